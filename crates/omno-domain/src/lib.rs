@@ -1,0 +1,29 @@
+//! The pure domain of omno: money and currencies, identifiers, field validation, the card
+//! helpers and the transaction state machines.
+//!
+//! Nothing here performs I/O, reads a clock or draws randomness: identifiers and times are passed
+//! in by the caller, so every rule can be unit- and property-tested in isolation.
+//!
+//! # Layout
+//! - [`money`]: ISO 4217 currencies, exact parsing of wire amounts into minor units, formatting.
+//! - [`country`]: ISO 3166-1 alpha-2 country codes.
+//! - [`validate`]: field rules shared by every request (email, phone, dates, URLs, IBAN, …).
+//! - [`card`]: Luhn, BIN brand, masking, expiry, CVV.
+//! - [`errors`]: [`errors::FieldErrors`], the collector behind "every invalid field at once".
+//! - [`ids`]: 32-hex identifiers.
+//! - [`customer`]: the validated customer of a transaction.
+//! - [`payout`]: the payout aggregate and its state machine.
+//! - [`psp`]: PSP-facing vocabulary shared by routing, connectors and flows.
+//! - [`routing`]: choosing a PSP account for a transaction.
+#![deny(clippy::wildcard_enum_match_arm)]
+
+pub mod card;
+pub mod country;
+pub mod customer;
+pub mod errors;
+pub mod ids;
+pub mod money;
+pub mod payout;
+pub mod psp;
+pub mod routing;
+pub mod validate;

@@ -1,0 +1,4 @@
+//! Flows: one code path per state change, shared by handlers, hosted pages and workers.
+
+pub mod merchant;
+pub mod payout;

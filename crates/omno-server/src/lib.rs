@@ -1,0 +1,149 @@
+//! The omno HTTP server: the OMNO API routes, the flows behind them, the background worker and
+//! the hosted pages.
+//!
+//! # Layout
+//! - [`config`]: typed [`config::Settings`] (API.md §16).
+//! - [`state`]: [`state::AppState`], shared by handlers, flows and workers.
+//! - [`error`], [`request_id`], [`reply`]: the envelope, `X-Request-Id`, body and reply plumbing.
+//! - [`auth`], [`security`]: credentials, access tokens, vault, page tokens.
+//! - [`wire`]: request parsing (every invalid field at once) and response shapes.
+//! - [`flows`]: one code path per state change.
+//! - [`routes`], [`pages`]: the JSON API and the hosted HTML pages.
+//! - [`worker`]: background work (PSP hand-off, status sync, expiry).
+//! - [`seed`]: the `omno demo` merchant.
+//! - [`openapi`]: the generated OpenAPI document.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod flows;
+pub mod openapi;
+pub mod pages;
+pub mod reply;
+pub mod request_id;
+pub mod routes;
+pub mod security;
+pub mod seed;
+pub mod state;
+pub mod wire;
+pub mod worker;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use omno_psp::Connectors;
+use omno_psp::simulator::Simulator;
+use omno_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::security::Keys;
+use crate::state::AppState;
+
+/// Builds the state: resolves keys (generating dev keys in the database) and connectors.
+pub async fn build_state(
+    settings: Settings,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    public_base_url: String,
+) -> anyhow::Result<AppState> {
+    let keys = Keys::load(&settings, &*store).await?;
+    let sim = Simulator::new(Duration::from_millis(settings.simulator.delay_ms));
+    Ok(AppState {
+        store,
+        clock,
+        keys: Arc::new(keys),
+        connectors: Connectors::new(sim),
+        public_base_url: public_base_url.trim_end_matches('/').into(),
+        wake: Arc::new(Notify::new()),
+        node_id: uuid::Uuid::new_v4().simple().to_string().into(),
+        shutting_down: Arc::new(AtomicBool::new(false)),
+        settings: Arc::new(settings),
+    })
+}
+
+/// The API routes with their OpenAPI description.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(routes::payout::router())
+        .merge(routes::oauth::router())
+        .merge(routes::ops::router())
+        .merge(routes::admin::router())
+}
+
+/// The OpenAPI document served at `/openapi.json` and printed by `omno openapi`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, doc) = api_routes().split_for_parts();
+    doc
+}
+
+/// The whole HTTP application.
+pub fn build_router(state: AppState) -> Router {
+    let (api, doc) = api_routes().split_for_parts();
+    let doc_json = Arc::new(doc.to_pretty_json().unwrap_or_default());
+    let limit = state.settings.server.body_limit_bytes;
+    let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
+    api.route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let d = doc_json.clone();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    (*d).clone(),
+                )
+            }
+        }),
+    )
+    .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/docs/openapi.json", doc))
+    .merge(pages::router())
+    .fallback(|| async { error::ApiError::NotFound })
+    .layer(DefaultBodyLimit::max(limit))
+    .layer(axum::middleware::from_fn(move |req, next| {
+        timeout_layer(req, next, timeout)
+    }))
+    .layer(axum::middleware::from_fn(error::render_errors))
+    .layer(axum::middleware::from_fn(request_id::request_id))
+    .with_state(state)
+}
+
+async fn timeout_layer(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+    timeout: Duration,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => error::ApiError::Timeout.into_response(),
+    }
+}
+
+/// Serves `router` on a bound listener until `shutdown` is cancelled, then drains in-flight
+/// requests within `grace`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let signal = shutdown.clone();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        signal.cancelled().await;
+    });
+    let fut = server.into_future();
+    tokio::pin!(fut);
+    tokio::select! {
+        r = &mut fut => r,
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => Ok(()),
+    }
+}

@@ -1,0 +1,6 @@
+//! HTTP routes; each resource module owns its routes and their OpenAPI annotations.
+
+pub mod admin;
+pub mod oauth;
+pub mod ops;
+pub mod payout;

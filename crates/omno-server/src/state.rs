@@ -1,0 +1,47 @@
+//! Shared application state handed to every handler, flow and worker.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use omno_psp::Connectors;
+use omno_store::Store;
+use tokio::sync::Notify;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::security::Keys;
+
+/// Everything a request needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// Configuration.
+    pub settings: Arc<Settings>,
+    /// Keys and crypto.
+    pub keys: Arc<Keys>,
+    /// PSP connectors.
+    pub connectors: Connectors,
+    /// Origin of hosted URLs (no trailing slash).
+    pub public_base_url: Arc<str>,
+    /// Wakes the payout worker when work is committed.
+    pub wake: Arc<Notify>,
+    /// Identifies this process in worker leases.
+    pub node_id: Arc<str>,
+    /// Set when shutdown starts (`/ready` turns 503).
+    pub shutting_down: Arc<AtomicBool>,
+}
+
+impl AppState {
+    /// Whether graceful shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Absolute URL of a path under the public origin.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.public_base_url)
+    }
+}

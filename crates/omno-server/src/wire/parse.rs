@@ -1,0 +1,369 @@
+//! Lenient request parsing that reports **every** invalid field (API.md §1.6, §1.7).
+//!
+//! A body is read as a map of raw JSON values ([`Obj`]); each known field is then checked on its
+//! own, so a wrong type in one field never hides an error in another. Number fields keep their
+//! exact JSON text, so amounts are parsed without binary floating point (§1.4). While reading,
+//! each accessor records the field's canonical value, from which the idempotency fingerprint of
+//! §1.8 is computed ([`canonical_fingerprint`]).
+
+use std::collections::HashMap;
+
+use omno_domain::errors::FieldErrors;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+
+/// A JSON object being validated: its raw fields, its path and the canonical form read so far.
+pub struct Obj<'a> {
+    path: String,
+    fields: HashMap<String, &'a RawValue>,
+    canon: Map<String, Value>,
+}
+
+/// Turns a serde_json syntax error into the contract's `MALFORMED_JSON` message.
+pub fn malformed(e: &serde_json::Error) -> ApiError {
+    ApiError::MalformedJson(format!(
+        "malformed JSON at line {} column {}",
+        e.line(),
+        e.column()
+    ))
+}
+
+fn type_name(raw: &RawValue) -> &'static str {
+    match raw.get().as_bytes().first() {
+        Some(b'{') => "object",
+        Some(b'[') => "array",
+        Some(b'"') => "string",
+        Some(b't' | b'f') => "boolean",
+        Some(b'n') => "null",
+        _ => "number",
+    }
+}
+
+impl<'a> Obj<'a> {
+    /// Parses a request body that must be a JSON object.
+    pub fn root(body: &'a [u8]) -> Result<Obj<'a>, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::MalformedJson("request body is required".into()));
+        }
+        let raw: &RawValue = serde_json::from_slice(body).map_err(|e| malformed(&e))?;
+        if type_name(raw) != "object" {
+            return Err(ApiError::MalformedJson(
+                "request body must be a JSON object".into(),
+            ));
+        }
+        let fields: HashMap<String, &RawValue> =
+            serde_json::from_str(raw.get()).map_err(|e| malformed(&e))?;
+        Ok(Obj {
+            path: String::new(),
+            fields,
+            canon: Map::new(),
+        })
+    }
+
+    /// An empty object (optional body absent).
+    pub fn empty() -> Obj<'static> {
+        Obj {
+            path: String::new(),
+            fields: HashMap::new(),
+            canon: Map::new(),
+        }
+    }
+
+    /// The dotted path of a field of this object.
+    pub fn path_of(&self, name: &str) -> String {
+        if self.path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.path)
+        }
+    }
+
+    /// The raw value of a field; `None` when absent or `null` (§1.6: null = absent).
+    fn raw(&self, name: &str) -> Option<&'a RawValue> {
+        self.fields.get(name).copied().filter(|r| r.get() != "null")
+    }
+
+    /// The raw JSON text of a field (absent or `null` → `None`), for list fields.
+    pub fn raw_text(&self, name: &str) -> Option<&'a str> {
+        self.raw(name).map(RawValue::get)
+    }
+
+    fn missing(&self, name: &str, required: bool, errs: &mut FieldErrors) {
+        if required {
+            errs.add(self.path_of(name), "is required");
+        }
+    }
+
+    /// Number of keys (free-form limits).
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Whether the object has no keys.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// A string field.
+    pub fn string(&mut self, name: &str, required: bool, errs: &mut FieldErrors) -> Option<String> {
+        let Some(raw) = self.raw(name) else {
+            self.missing(name, required, errs);
+            return None;
+        };
+        match serde_json::from_str::<String>(raw.get()) {
+            Ok(s) => {
+                self.canon
+                    .insert(name.to_string(), Value::String(s.clone()));
+                Some(s)
+            }
+            Err(_) => {
+                errs.add(self.path_of(name), "must be a string");
+                None
+            }
+        }
+    }
+
+    /// A boolean field.
+    pub fn boolean(&mut self, name: &str, required: bool, errs: &mut FieldErrors) -> Option<bool> {
+        let Some(raw) = self.raw(name) else {
+            self.missing(name, required, errs);
+            return None;
+        };
+        match raw.get() {
+            "true" => {
+                self.canon.insert(name.to_string(), Value::Bool(true));
+                Some(true)
+            }
+            "false" => {
+                self.canon.insert(name.to_string(), Value::Bool(false));
+                Some(false)
+            }
+            _ => {
+                errs.add(self.path_of(name), "must be a boolean");
+                None
+            }
+        }
+    }
+
+    /// An integer field within `[min, max]`. `1.0` and `1e0` count as the integer 1.
+    pub fn integer(
+        &mut self,
+        name: &str,
+        required: bool,
+        min: i64,
+        max: i64,
+        errs: &mut FieldErrors,
+    ) -> Option<i64> {
+        let Some(raw) = self.raw(name) else {
+            self.missing(name, required, errs);
+            return None;
+        };
+        if type_name(raw) != "number" {
+            errs.add(self.path_of(name), "must be an integer");
+            return None;
+        }
+        // An exponent-0 "amount" parse is an exact integer parse of any JSON number spelling.
+        let v = match omno_domain::money::parse_balance(raw.get(), 0) {
+            Ok(v) => Some(v.0),
+            Err(omno_domain::money::AmountError::Negative) => {
+                omno_domain::money::parse_balance(&raw.get()[1..], 0)
+                    .ok()
+                    .map(|v| -v.0)
+            }
+            Err(_) => None,
+        };
+        match v {
+            Some(v) if (min..=max).contains(&v) => {
+                self.canon.insert(name.to_string(), Value::from(v));
+                Some(v)
+            }
+            Some(_) if min == 0 => {
+                errs.add(self.path_of(name), "must not be negative");
+                None
+            }
+            Some(_) => {
+                errs.add(
+                    self.path_of(name),
+                    format!("must be between {min} and {max}"),
+                );
+                None
+            }
+            None => {
+                errs.add(self.path_of(name), "must be an integer");
+                None
+            }
+        }
+    }
+
+    /// A number field: its exact JSON text, to be parsed by the caller (amounts). The caller
+    /// records the canonical value with [`Obj::set_canon`] once it knows the currency.
+    pub fn number_text(
+        &mut self,
+        name: &str,
+        required: bool,
+        errs: &mut FieldErrors,
+    ) -> Option<&'a str> {
+        let Some(raw) = self.raw(name) else {
+            self.missing(name, required, errs);
+            return None;
+        };
+        if type_name(raw) != "number" {
+            errs.add(self.path_of(name), "must be a number");
+            return None;
+        }
+        Some(raw.get())
+    }
+
+    /// Records a canonical value for a field.
+    pub fn set_canon(&mut self, name: &str, v: Value) {
+        self.canon.insert(name.to_string(), v);
+    }
+
+    /// A nested object field. Finish it with [`Obj::put_child`] so its canonical form is kept.
+    pub fn object(&self, name: &str, required: bool, errs: &mut FieldErrors) -> Option<Obj<'a>> {
+        let Some(raw) = self.raw(name) else {
+            self.missing(name, required, errs);
+            return None;
+        };
+        if type_name(raw) != "object" {
+            errs.add(self.path_of(name), "must be an object");
+            return None;
+        }
+        match serde_json::from_str::<HashMap<String, &RawValue>>(raw.get()) {
+            Ok(fields) => Some(Obj {
+                path: self.path_of(name),
+                fields,
+                canon: Map::new(),
+            }),
+            Err(_) => {
+                errs.add(self.path_of(name), "must be an object");
+                None
+            }
+        }
+    }
+
+    /// Stores a finished child's canonical form under `name`.
+    pub fn put_child(&mut self, name: &str, child: Obj<'a>) {
+        self.canon
+            .insert(name.to_string(), Value::Object(child.canon));
+    }
+
+    /// A free-form object field, kept in full: `(value, compact JSON text)`.
+    pub fn free_object(
+        &mut self,
+        name: &str,
+        required: bool,
+        max_keys: usize,
+        errs: &mut FieldErrors,
+    ) -> Option<Map<String, Value>> {
+        let Some(raw) = self.raw(name) else {
+            self.missing(name, required, errs);
+            return None;
+        };
+        match serde_json::from_str::<Value>(raw.get()) {
+            Ok(Value::Object(m)) if m.len() <= max_keys => {
+                self.canon
+                    .insert(name.to_string(), canonical_value(&Value::Object(m.clone())));
+                Some(m)
+            }
+            Ok(Value::Object(_)) => {
+                errs.add(
+                    self.path_of(name),
+                    format!("must have at most {max_keys} keys"),
+                );
+                None
+            }
+            Ok(_) | Err(_) => {
+                errs.add(self.path_of(name), "must be an object");
+                None
+            }
+        }
+    }
+
+    /// The canonical form read so far.
+    pub fn into_canon(self) -> Map<String, Value> {
+        self.canon
+    }
+}
+
+/// Normalizes numbers so equal values have one spelling (`100` = `100.0` = `1e2`).
+fn canonical_value(v: &Value) -> Value {
+    match v {
+        Value::Number(n) => {
+            if n.is_i64() || n.is_u64() {
+                v.clone()
+            } else {
+                match n.as_f64() {
+                    Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+                    Some(_) | None => v.clone(),
+                }
+            }
+        }
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), canonical_value(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(canonical_value).collect()),
+        Value::Null | Value::Bool(_) | Value::String(_) => v.clone(),
+    }
+}
+
+/// SHA-256 hex of `prefix` + the canonical JSON (keys sorted, compact) of `canon`.
+pub fn canonical_fingerprint(prefix: &str, canon: &Map<String, Value>) -> String {
+    // serde_json's Map is a BTreeMap (no preserve_order): keys serialize sorted by code point.
+    let text = serde_json::to_string(canon).unwrap_or_default();
+    let mut h = Sha256::new();
+    h.update(prefix.as_bytes());
+    h.update(text.as_bytes());
+    hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_error_is_reported() {
+        let body = br#"{"a": "x", "b": 3, "c": {"d": true}, "e": null}"#;
+        let mut o = Obj::root(body).unwrap();
+        let mut errs = FieldErrors::new();
+        assert!(o.boolean("a", true, &mut errs).is_none());
+        assert!(o.string("b", true, &mut errs).is_none());
+        let c = o.object("c", true, &mut errs).unwrap();
+        assert!(c.path_of("d") == "c.d");
+        assert!(o.string("e", true, &mut errs).is_none());
+        let fields: Vec<_> = errs.iter().map(|e| e.field).collect();
+        assert_eq!(fields, vec!["a", "b", "e"]);
+    }
+
+    #[test]
+    fn fingerprint_ignores_key_order_whitespace_and_number_spelling() {
+        let fp = |b: &[u8]| {
+            let mut o = Obj::root(b).unwrap();
+            let mut e = FieldErrors::new();
+            o.string("s", false, &mut e);
+            o.free_object("f", false, 64, &mut e);
+            o.integer("i", false, 0, 100, &mut e);
+            canonical_fingerprint("x", &o.into_canon())
+        };
+        let a = fp(br#"{"s":"v","f":{"b":100,"a":[1]},"i":3,"unknown":1}"#);
+        let b = fp(br#"{ "i": 3.0, "f": {"a":[1], "b": 1e2}, "s": "v" }"#);
+        assert_eq!(a, b);
+        assert_ne!(a, fp(br#"{"s":"V","f":{"b":100,"a":[1]},"i":3}"#));
+        assert_ne!(fp(br#"{"s":"v"}"#), fp(br#"{"s":"v","i":0}"#));
+    }
+
+    #[test]
+    fn non_object_bodies_are_malformed() {
+        for b in [&b"[]"[..], b"3", b"\"x\"", b"", b"  ", b"{", b"{\"a\":}"] {
+            assert!(
+                matches!(Obj::root(b), Err(ApiError::MalformedJson(_))),
+                "{b:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! Storage of omno behind one trait, [`Store`].
+//!
+//! Methods are coarse: each is one database transaction that carries everything a request or a
+//! job must commit together (the status change, its history, its outbox events and the stored
+//! `Idempotency-Key` response). Status changes are compare-and-set on the aggregate's `version`,
+//! so racing writers — on one node or many — cannot both win. Handlers never see SQL; a
+//! PostgreSQL implementation plugs in beside [`sqlite::SqliteStore`] without touching them.
+//!
+//! # Layout
+//! - this file: the [`Store`] trait, the records it stores and [`StoreError`].
+//! - [`sqlite`]: the embedded SQLite implementation (WAL, one writer connection, migrations).
+//! - `migrations/sqlite/`: append-only schema migrations, embedded in the binary.
+
+use async_trait::async_trait;
+use omno_domain::ids::{ApiKeyId, ClientId, CustomerId, EventId, MerchantId, PayoutId, RouterId};
+use omno_domain::money::Currency;
+use omno_domain::payout::Payout;
+use omno_domain::psp::PspAccount;
+use time::OffsetDateTime;
+
+pub mod sqlite;
+
+/// Infrastructure failure; callers turn it into an opaque 500.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be decoded.
+    #[error("corrupt stored value in {0}")]
+    Corrupt(&'static str),
+    /// A unique constraint was violated.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// An unsupported database URL.
+    #[error("unsupported database url: {0}")]
+    UnsupportedUrl(String),
+}
+
+/// Result alias.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A merchant account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MerchantRecord {
+    /// Id.
+    pub id: MerchantId,
+    /// Display name.
+    pub name: String,
+    /// `test` or `live`.
+    pub mode: String,
+    /// Disabled merchants cannot authenticate.
+    pub active: bool,
+    /// Currencies accepted in requests.
+    pub enabled_currencies: Vec<Currency>,
+    /// Whether payouts wait for confirm/reject.
+    pub payout_confirmation_required: bool,
+    /// Router used when a request names none.
+    pub default_router_id: Option<RouterId>,
+    /// Origins allowed to frame hosted pages.
+    pub allowed_frame_origins: Vec<String>,
+    /// The webhook signing secret, encrypted with the vault key.
+    pub webhook_secret_enc: Vec<u8>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+/// A static API key (only its hash is stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// Id.
+    pub id: ApiKeyId,
+    /// Owner.
+    pub merchant_id: MerchantId,
+    /// Optional label.
+    pub name: Option<String>,
+    /// Lowercase hex SHA-256 of the key.
+    pub key_hash: String,
+    /// `sk_test_` or `sk_live_`.
+    pub prefix: String,
+    /// Last four characters, for display.
+    pub last4: String,
+    /// Issued by `omno demo` (revoked and re-issued on every demo start).
+    pub demo: bool,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Revocation time.
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// An OAuth2 client credential (only the secret's hash is stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRecord {
+    /// `client_id`.
+    pub client_id: ClientId,
+    /// Owner.
+    pub merchant_id: MerchantId,
+    /// Optional label.
+    pub name: Option<String>,
+    /// Lowercase hex SHA-256 of the secret.
+    pub secret_hash: String,
+    /// Issued by `omno demo`.
+    pub demo: bool,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Revocation time.
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// A stored 2xx response (idempotent replay).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Body bytes as sent.
+    pub body: String,
+}
+
+/// An `Idempotency-Key` record to commit with a request's effects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdemWrite {
+    /// `merchant:<id>` or `admin`.
+    pub scope: String,
+    /// The header value.
+    pub key: String,
+    /// SHA-256 hex of method + path + canonical body.
+    pub fingerprint: String,
+    /// The response to replay.
+    pub response: StoredResponse,
+    /// First use.
+    pub created_at: OffsetDateTime,
+}
+
+/// What a stored `Idempotency-Key` says about a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdemCheck {
+    /// Unknown (or expired) key: run the request.
+    Fresh,
+    /// Same request seen: replay this response.
+    Replay(StoredResponse),
+    /// The key was used for a different request (→ 422).
+    Mismatch,
+}
+
+/// A webhook outbox event, written in the transaction of the change it announces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// `X-Omno-Event-Id`.
+    pub id: EventId,
+    /// Owner.
+    pub merchant_id: MerchantId,
+    /// `PAYIN` or `PAYOUT`.
+    pub kind: &'static str,
+    /// Transaction id (32 hex).
+    pub transaction_id: String,
+    /// `PAYOUT_STATUS_CHANGED` / `PAYIN_STATUS_CHANGED`.
+    pub event_type: &'static str,
+    /// The status announced.
+    pub status: String,
+    /// The transaction object right after the change, compact JSON.
+    pub body: String,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// Stored outbox event (read side; delivery comes with the webhook worker).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    /// Id.
+    pub id: EventId,
+    /// Type.
+    pub event_type: String,
+    /// Status announced.
+    pub status: String,
+    /// Body.
+    pub body: String,
+}
+
+/// Creation bookkeeping stored with a new payout.
+#[derive(Debug, Clone)]
+pub struct CreateMeta {
+    /// SHA-256 hex of the canonical body (orderId replay rule).
+    pub order_fingerprint: String,
+    /// The exact response body, replayed byte-identically for an equivalent repeat.
+    pub response: String,
+    /// `Idempotency-Key` to honour and store, if sent.
+    pub idem: Option<IdemWrite>,
+    /// `idempotency.retention_secs`: older keys are free again.
+    pub idem_not_before: OffsetDateTime,
+}
+
+/// Outcome of [`Store::create_payout`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// Inserted and committed.
+    Created,
+    /// Same `Idempotency-Key`, same request: replay.
+    IdemReplay(StoredResponse),
+    /// Same `Idempotency-Key`, different request (→ 422).
+    IdemMismatch,
+    /// Same `orderId`, equivalent body: replay the original response.
+    OrderReplay(String),
+    /// Same `orderId`, different body (→ 409).
+    DuplicateOrderId,
+}
+
+/// What happens to the encrypted destination PAN of a payout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PanUpdate {
+    /// Leave as stored (cleared automatically once the payout is final).
+    Keep,
+    /// Store this ciphertext.
+    Set(Vec<u8>),
+    /// Remove.
+    Clear,
+}
+
+/// Everything a payout change commits together.
+#[derive(Debug, Clone)]
+pub struct PayoutWrite<'a> {
+    /// The payout after the change.
+    pub payout: &'a Payout,
+    /// The version the change was computed from (compare-and-set).
+    pub expected_version: i64,
+    /// Outbox events announcing the change.
+    pub events: Vec<NewEvent>,
+    /// `Idempotency-Key` record of the request, if any.
+    pub idem: Option<IdemWrite>,
+    /// Destination PAN ciphertext.
+    pub pan: PanUpdate,
+    /// Release the worker lease held by this owner.
+    pub release_lease_of: Option<&'a str>,
+}
+
+/// Outcome of [`Store::save_payout`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveOutcome {
+    /// Committed; the payout now has `expected_version + 1`.
+    Saved,
+    /// Another writer changed the payout first: reload and decide again.
+    VersionConflict,
+    /// Another request committed the same `Idempotency-Key` first: check it again.
+    IdemTaken,
+}
+
+/// The storage boundary. One implementation per database; one contract suite for all.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap liveness query for `/ready`.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// A server setting (generated keys, demo bookkeeping).
+    async fn get_setting(&self, name: &str) -> StoreResult<Option<String>>;
+    /// Stores `value` unless the setting exists; returns the value in force.
+    async fn init_setting(&self, name: &str, value: &str) -> StoreResult<String>;
+    /// Stores or replaces a setting.
+    async fn put_setting(&self, name: &str, value: &str) -> StoreResult<()>;
+
+    /// Inserts a merchant.
+    async fn insert_merchant(&self, m: &MerchantRecord) -> StoreResult<()>;
+    /// Reads a merchant.
+    async fn get_merchant(&self, id: MerchantId) -> StoreResult<Option<MerchantRecord>>;
+    /// Replaces a merchant's mutable fields.
+    async fn update_merchant(&self, m: &MerchantRecord) -> StoreResult<()>;
+    /// Every merchant, newest first.
+    async fn list_merchants(&self) -> StoreResult<Vec<MerchantRecord>>;
+
+    /// Inserts an API key.
+    async fn insert_api_key(&self, k: &ApiKeyRecord) -> StoreResult<()>;
+    /// Finds a key by hash (revoked ones included; the caller checks).
+    async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    /// Inserts a client credential.
+    async fn insert_client(&self, c: &ClientRecord) -> StoreResult<()>;
+    /// Reads a client credential.
+    async fn get_client(&self, id: ClientId) -> StoreResult<Option<ClientRecord>>;
+    /// Revokes every demo-issued API key and client secret of a merchant except the given ones.
+    async fn revoke_demo_credentials(
+        &self,
+        merchant: MerchantId,
+        keep_key: ApiKeyId,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Replaces the secret of a client (demo re-run, rotation).
+    async fn set_client_secret(
+        &self,
+        id: ClientId,
+        secret_hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+
+    /// Inserts a PSP account.
+    async fn insert_psp_account(&self, a: &PspAccount, now: OffsetDateTime) -> StoreResult<()>;
+    /// A merchant's PSP accounts in creation order.
+    async fn list_psp_accounts(&self, merchant: MerchantId) -> StoreResult<Vec<PspAccount>>;
+
+    /// The stable customer id for (merchant, externalUserId), created with `candidate` if new.
+    async fn ensure_customer(
+        &self,
+        merchant: MerchantId,
+        external_user_id: &str,
+        candidate: CustomerId,
+        now: OffsetDateTime,
+    ) -> StoreResult<CustomerId>;
+
+    /// Looks up an `Idempotency-Key` (keys created before `not_before` count as free).
+    async fn check_idempotency(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        not_before: OffsetDateTime,
+    ) -> StoreResult<IdemCheck>;
+    /// Stores the response of a request that changed nothing (e.g. an idempotent confirm).
+    /// Returns `false` when the key was taken meanwhile.
+    async fn put_idempotency(
+        &self,
+        idem: &IdemWrite,
+        not_before: OffsetDateTime,
+    ) -> StoreResult<bool>;
+
+    /// Creates a payout with its outbox event, honouring `Idempotency-Key` and `orderId` rules
+    /// inside the same transaction (so concurrent duplicates serialize).
+    async fn create_payout(
+        &self,
+        payout: &Payout,
+        meta: &CreateMeta,
+        events: &[NewEvent],
+    ) -> StoreResult<CreateOutcome>;
+    /// Reads a payout; with `merchant`, only if it belongs to that merchant.
+    async fn get_payout(
+        &self,
+        merchant: Option<MerchantId>,
+        id: PayoutId,
+    ) -> StoreResult<Option<Payout>>;
+    /// Persists a change computed from `expected_version` (compare-and-set).
+    async fn save_payout(&self, w: PayoutWrite<'_>) -> StoreResult<SaveOutcome>;
+    /// The encrypted destination PAN of a payout, if any.
+    async fn payout_pan(&self, id: PayoutId) -> StoreResult<Option<Vec<u8>>>;
+    /// Claims up to `limit` payouts whose `next_action_at` is due and whose lease is free,
+    /// leasing them to `owner` until `lease_until`.
+    async fn claim_due_payouts(
+        &self,
+        now: OffsetDateTime,
+        owner: &str,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> StoreResult<Vec<PayoutId>>;
+    /// Releases a lease without changing the payout (e.g. nothing to do).
+    async fn release_payout_lease(&self, id: PayoutId, owner: &str) -> StoreResult<()>;
+
+    /// Outbox events of a transaction, oldest first.
+    async fn list_events(&self, transaction_id: &str) -> StoreResult<Vec<EventRecord>>;
+}
+
+/// Milliseconds since the epoch, the storage form of every time.
+pub fn to_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Inverse of [`to_ms`].
+pub fn from_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}

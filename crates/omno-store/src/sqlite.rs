@@ -1,0 +1,1119 @@
+//! The embedded SQLite store.
+//!
+//! WAL journal, `synchronous = FULL` (a commit is fsynced before the caller answers 200),
+//! foreign keys on. All writes go through one writer connection and start with
+//! `BEGIN IMMEDIATE`, so in-process writers queue instead of failing with busy snapshots, and
+//! other processes on the same file (e.g. `omno admin`) wait on `busy_timeout`. Reads use a
+//! separate pool and see every committed write.
+//!
+//! Write futures run on their own task: a request that is abandoned mid-way (client gone) can
+//! never leave a half-open transaction behind.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use omno_domain::country::CountryCode;
+use omno_domain::customer::Customer;
+use omno_domain::ids::{
+    ApiKeyId, ClientId, CustomerId, EventId, MerchantId, PayoutId, PspAccountId, RouterId,
+};
+use omno_domain::money::{Currency, MinorUnits, Money};
+use omno_domain::payout::{
+    Destination, Dispatch, HistoryEntry, Metadata, Payout, PayoutStatus, ReturnUrls,
+};
+use omno_domain::psp::{DetailedStatus, Direction, PaymentMethod, PspAccount, StatusReason};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+use time::OffsetDateTime;
+
+use crate::{
+    ApiKeyRecord, ClientRecord, CreateMeta, CreateOutcome, EventRecord, IdemCheck, IdemWrite,
+    MerchantRecord, NewEvent, PanUpdate, PayoutWrite, SaveOutcome, Store, StoreError, StoreResult,
+    StoredResponse, from_ms, to_ms,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// SQLite implementation of [`Store`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    reader: SqlitePool,
+    writer: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at a `sqlite://PATH` URL. Does not migrate.
+    pub async fn open(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| StoreError::UnsupportedUrl(url.to_string()))?;
+        let path = path.split('?').next().unwrap_or(path);
+        if path.is_empty() {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("temp_store", "memory");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(opts.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts.read_only(false))
+            .await?;
+        Ok(Self { reader, writer })
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.writer).await?;
+        Ok(())
+    }
+
+    /// Whether every embedded migration is applied.
+    pub async fn migrations_applied(&self) -> StoreResult<bool> {
+        let applied: i64 =
+            sqlx::query_scalar("select count(*) from _sqlx_migrations where success = 1")
+                .fetch_one(&self.reader)
+                .await
+                .unwrap_or(0);
+        Ok(applied as usize >= MIGRATOR.iter().count())
+    }
+
+    /// Closes both pools (checkpointing the WAL).
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    /// Runs a write transaction on its own task (cancellation-safe), `BEGIN IMMEDIATE`.
+    /// `f` decides whether to commit by returning `(commit, value)`.
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(
+                &'c mut SqliteConnection,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = StoreResult<(bool, T)>> + Send + 'c>,
+            > + Send
+            + 'static,
+    {
+        let pool = self.writer.clone();
+        let task = tokio::spawn(async move {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            let (commit, value) = f(&mut tx).await?;
+            if commit {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            Ok(value)
+        });
+        match task.await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Corrupt("write task panicked")),
+        }
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+fn de<T: serde::de::DeserializeOwned>(s: &str, what: &'static str) -> StoreResult<T> {
+    serde_json::from_str(s).map_err(|_| StoreError::Corrupt(what))
+}
+
+fn hex_id<T>(s: &str, parse: fn(&str) -> Option<T>, what: &'static str) -> StoreResult<T> {
+    parse(s).ok_or(StoreError::Corrupt(what))
+}
+
+fn opt_ms(v: Option<i64>) -> Option<OffsetDateTime> {
+    v.map(from_ms)
+}
+
+fn currency(s: &str) -> StoreResult<Currency> {
+    Currency::parse(s).map_err(|_| StoreError::Corrupt("currency"))
+}
+
+fn merchant_from_row(r: &SqliteRow) -> StoreResult<MerchantRecord> {
+    let codes: Vec<String> = de(r.try_get("enabled_currencies")?, "enabled_currencies")?;
+    Ok(MerchantRecord {
+        id: hex_id(r.try_get("merchant_id")?, MerchantId::parse, "merchant_id")?,
+        name: r.try_get("name")?,
+        mode: r.try_get("mode")?,
+        active: r.try_get("active")?,
+        enabled_currencies: codes
+            .iter()
+            .map(|c| currency(c))
+            .collect::<StoreResult<_>>()?,
+        payout_confirmation_required: r.try_get("payout_confirmation_required")?,
+        default_router_id: r
+            .try_get::<Option<String>, _>("default_router_id")?
+            .map(|s| hex_id(&s, RouterId::parse, "default_router_id"))
+            .transpose()?,
+        allowed_frame_origins: de(r.try_get("allowed_frame_origins")?, "allowed_frame_origins")?,
+        webhook_secret_enc: r.try_get("webhook_secret_enc")?,
+        created_at: from_ms(r.try_get("created_at")?),
+        updated_at: from_ms(r.try_get("updated_at")?),
+    })
+}
+
+fn api_key_from_row(r: &SqliteRow) -> StoreResult<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id: hex_id(r.try_get("api_key_id")?, ApiKeyId::parse, "api_key_id")?,
+        merchant_id: hex_id(r.try_get("merchant_id")?, MerchantId::parse, "merchant_id")?,
+        name: r.try_get("name")?,
+        key_hash: r.try_get("key_hash")?,
+        prefix: r.try_get("prefix")?,
+        last4: r.try_get("last4")?,
+        demo: r.try_get("demo")?,
+        created_at: from_ms(r.try_get("created_at")?),
+        revoked_at: opt_ms(r.try_get("revoked_at")?),
+    })
+}
+
+fn client_from_row(r: &SqliteRow) -> StoreResult<ClientRecord> {
+    Ok(ClientRecord {
+        client_id: hex_id(r.try_get("client_id")?, ClientId::parse, "client_id")?,
+        merchant_id: hex_id(r.try_get("merchant_id")?, MerchantId::parse, "merchant_id")?,
+        name: r.try_get("name")?,
+        secret_hash: r.try_get("secret_hash")?,
+        demo: r.try_get("demo")?,
+        created_at: from_ms(r.try_get("created_at")?),
+        revoked_at: opt_ms(r.try_get("revoked_at")?),
+    })
+}
+
+fn psp_from_row(r: &SqliteRow) -> StoreResult<PspAccount> {
+    let currencies: Vec<String> = de(r.try_get("currencies")?, "currencies")?;
+    let countries: Vec<String> = de(r.try_get("countries")?, "countries")?;
+    let methods: Vec<PaymentMethod> = de(r.try_get("methods")?, "methods")?;
+    let directions: Vec<Direction> = de(r.try_get("directions")?, "directions")?;
+    Ok(PspAccount {
+        id: hex_id(
+            r.try_get("psp_account_id")?,
+            PspAccountId::parse,
+            "psp_account_id",
+        )?,
+        merchant_id: hex_id(r.try_get("merchant_id")?, MerchantId::parse, "merchant_id")?,
+        name: r.try_get("name")?,
+        connector: r.try_get("connector")?,
+        enabled: r.try_get("enabled")?,
+        currencies: currencies
+            .iter()
+            .map(|c| currency(c))
+            .collect::<StoreResult<_>>()?,
+        countries: countries
+            .iter()
+            .map(|c| CountryCode::parse(c).map_err(|_| StoreError::Corrupt("countries")))
+            .collect::<StoreResult<_>>()?,
+        methods,
+        directions,
+        kyc_required: r.try_get("kyc_required")?,
+        latency_ms: r.try_get::<i64, _>("latency_ms")? as u32,
+        force_decline: r
+            .try_get::<Option<String>, _>("force_decline")?
+            .map(|s| DetailedStatus::parse(&s).ok_or(StoreError::Corrupt("force_decline")))
+            .transpose()?,
+        decline_rate_bp: r.try_get::<i64, _>("decline_rate_bp")? as u32,
+    })
+}
+
+const PAYOUT_COLUMNS: &str = "payout_id, merchant_id, customer_id, order_id, amount, currency, \
+    initial_amount, initial_currency, status, status_reason, kyc_verified, \
+    previous_transaction_count, customer, return_urls, webhook_url, router_id, routing_reason, \
+    predicted_psp_id, processor_psp_id, psp_transaction_id, destination, metadata, confirmed_at, \
+    confirmation_deadline, dispatch, next_action_at, sync_attempts, submitted_at, history, \
+    version, created_at, updated_at";
+
+fn payout_from_row(r: &SqliteRow) -> StoreResult<Payout> {
+    let opt_psp = |col: &'static str| -> StoreResult<Option<PspAccountId>> {
+        r.try_get::<Option<String>, _>(col)?
+            .map(|s| hex_id(&s, PspAccountId::parse, col))
+            .transpose()
+    };
+    let status_reason: Option<String> = r.try_get("status_reason")?;
+    let return_urls: Option<String> = r.try_get("return_urls")?;
+    let destination: Option<String> = r.try_get("destination")?;
+    Ok(Payout {
+        id: hex_id(r.try_get("payout_id")?, PayoutId::parse, "payout_id")?,
+        merchant_id: hex_id(r.try_get("merchant_id")?, MerchantId::parse, "merchant_id")?,
+        customer_id: hex_id(r.try_get("customer_id")?, CustomerId::parse, "customer_id")?,
+        order_id: r.try_get("order_id")?,
+        amount: Money {
+            amount: MinorUnits(r.try_get("amount")?),
+            currency: currency(r.try_get("currency")?)?,
+        },
+        initial: Money {
+            amount: MinorUnits(r.try_get("initial_amount")?),
+            currency: currency(r.try_get("initial_currency")?)?,
+        },
+        status: PayoutStatus::parse(r.try_get("status")?).ok_or(StoreError::Corrupt("status"))?,
+        status_reason: status_reason
+            .map(|s| de::<StatusReason>(&s, "status_reason"))
+            .transpose()?,
+        kyc_verified: r.try_get("kyc_verified")?,
+        previous_transaction_count: r.try_get("previous_transaction_count")?,
+        customer: de::<Customer>(r.try_get("customer")?, "customer")?,
+        return_urls: return_urls
+            .map(|s| de::<ReturnUrls>(&s, "return_urls"))
+            .transpose()?,
+        webhook_url: r.try_get("webhook_url")?,
+        router_id: r
+            .try_get::<Option<String>, _>("router_id")?
+            .map(|s| hex_id(&s, RouterId::parse, "router_id"))
+            .transpose()?,
+        routing_reason: r.try_get("routing_reason")?,
+        predicted_psp_id: opt_psp("predicted_psp_id")?,
+        processor_psp_id: opt_psp("processor_psp_id")?,
+        psp_transaction_id: r.try_get("psp_transaction_id")?,
+        destination: destination
+            .map(|s| de::<Destination>(&s, "destination"))
+            .transpose()?,
+        metadata: de::<Metadata>(r.try_get("metadata")?, "metadata")?,
+        confirmed_at: opt_ms(r.try_get("confirmed_at")?),
+        confirmation_deadline: opt_ms(r.try_get("confirmation_deadline")?),
+        dispatch: Dispatch::parse(r.try_get("dispatch")?).ok_or(StoreError::Corrupt("dispatch"))?,
+        next_action_at: opt_ms(r.try_get("next_action_at")?),
+        sync_attempts: r.try_get("sync_attempts")?,
+        submitted_at: opt_ms(r.try_get("submitted_at")?),
+        created_at: from_ms(r.try_get("created_at")?),
+        updated_at: from_ms(r.try_get("updated_at")?),
+        history: de::<Vec<HistoryEntry>>(r.try_get("history")?, "history")?,
+        version: r.try_get("version")?,
+    })
+}
+
+async fn idem_lookup(
+    conn: &mut SqliteConnection,
+    scope: &str,
+    key: &str,
+    fingerprint: &str,
+    not_before: i64,
+) -> StoreResult<IdemCheck> {
+    let row = sqlx::query(
+        "select fingerprint, status_code, body, created_at from idempotency_key \
+         where scope = $1 and idem_key = $2",
+    )
+    .bind(scope)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(IdemCheck::Fresh);
+    };
+    let created: i64 = row.try_get("created_at")?;
+    if created < not_before {
+        sqlx::query("delete from idempotency_key where scope = $1 and idem_key = $2")
+            .bind(scope)
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
+        return Ok(IdemCheck::Fresh);
+    }
+    let fp: String = row.try_get("fingerprint")?;
+    if fp != fingerprint {
+        return Ok(IdemCheck::Mismatch);
+    }
+    Ok(IdemCheck::Replay(StoredResponse {
+        status: row.try_get::<i64, _>("status_code")? as u16,
+        body: row.try_get("body")?,
+    }))
+}
+
+async fn idem_insert(conn: &mut SqliteConnection, idem: &IdemWrite) -> StoreResult<()> {
+    sqlx::query(
+        "insert into idempotency_key (scope, idem_key, fingerprint, status_code, body, created_at) \
+         values ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&idem.scope)
+    .bind(&idem.key)
+    .bind(&idem.fingerprint)
+    .bind(i64::from(idem.response.status))
+    .bind(&idem.response.body)
+    .bind(to_ms(idem.created_at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_events(conn: &mut SqliteConnection, events: &[NewEvent]) -> StoreResult<()> {
+    for e in events {
+        sqlx::query(
+            "insert into event (event_id, merchant_id, kind, transaction_id, event_type, status, \
+             body, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(e.id.hex())
+        .bind(e.merchant_id.hex())
+        .bind(e.kind)
+        .bind(&e.transaction_id)
+        .bind(e.event_type)
+        .bind(&e.status)
+        .bind(&e.body)
+        .bind(to_ms(e.created_at))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Column values of a payout, in [`PAYOUT_COLUMNS`] order minus the id.
+struct PayoutBinds {
+    merchant_id: String,
+    customer_id: String,
+    order_id: String,
+    amount: i64,
+    currency: String,
+    initial_amount: i64,
+    initial_currency: String,
+    status: &'static str,
+    status_reason: Option<String>,
+    kyc_verified: bool,
+    previous_transaction_count: i64,
+    customer: String,
+    return_urls: Option<String>,
+    webhook_url: Option<String>,
+    router_id: Option<String>,
+    routing_reason: Option<String>,
+    predicted_psp_id: Option<String>,
+    processor_psp_id: Option<String>,
+    psp_transaction_id: Option<String>,
+    destination: Option<String>,
+    metadata: String,
+    confirmed_at: Option<i64>,
+    confirmation_deadline: Option<i64>,
+    dispatch: &'static str,
+    next_action_at: Option<i64>,
+    sync_attempts: i64,
+    submitted_at: Option<i64>,
+    history: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl PayoutBinds {
+    fn of(p: &Payout) -> Self {
+        Self {
+            merchant_id: p.merchant_id.hex(),
+            customer_id: p.customer_id.hex(),
+            order_id: p.order_id.clone(),
+            amount: p.amount.amount.0,
+            currency: p.amount.currency.code().to_string(),
+            initial_amount: p.initial.amount.0,
+            initial_currency: p.initial.currency.code().to_string(),
+            status: p.status.as_str(),
+            status_reason: p.status_reason.as_ref().map(json),
+            kyc_verified: p.kyc_verified,
+            previous_transaction_count: p.previous_transaction_count,
+            customer: json(&p.customer),
+            return_urls: p.return_urls.as_ref().map(json),
+            webhook_url: p.webhook_url.clone(),
+            router_id: p.router_id.map(|r| r.hex()),
+            routing_reason: p.routing_reason.clone(),
+            predicted_psp_id: p.predicted_psp_id.map(|r| r.hex()),
+            processor_psp_id: p.processor_psp_id.map(|r| r.hex()),
+            psp_transaction_id: p.psp_transaction_id.clone(),
+            destination: p.destination.as_ref().map(json),
+            metadata: json(&p.metadata),
+            confirmed_at: p.confirmed_at.map(to_ms),
+            confirmation_deadline: p.confirmation_deadline.map(to_ms),
+            dispatch: p.dispatch.as_str(),
+            next_action_at: p.next_action_at.map(to_ms),
+            sync_attempts: p.sync_attempts,
+            submitted_at: p.submitted_at.map(to_ms),
+            history: json(&p.history),
+            created_at: to_ms(p.created_at),
+            updated_at: to_ms(p.updated_at),
+        }
+    }
+
+    /// Binds the columns of the update statement ($2..$31): everything but id and version.
+    fn bind<'q>(
+        self,
+        q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+        let (history, created, updated) = (self.history.clone(), self.created_at, self.updated_at);
+        self.bind_prefix(q)
+            .bind(history)
+            .bind(created)
+            .bind(updated)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("select 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn get_setting(&self, name: &str) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("select value from setting where name = $1")
+                .bind(name)
+                .fetch_optional(&self.reader)
+                .await?,
+        )
+    }
+
+    async fn init_setting(&self, name: &str, value: &str) -> StoreResult<String> {
+        let (name, value) = (name.to_string(), value.to_string());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("insert into setting (name, value) values ($1, $2) on conflict (name) do nothing")
+                    .bind(&name)
+                    .bind(&value)
+                    .execute(&mut *c)
+                    .await?;
+                let v: String = sqlx::query_scalar("select value from setting where name = $1")
+                    .bind(&name)
+                    .fetch_one(&mut *c)
+                    .await?;
+                Ok((true, v))
+            })
+        })
+        .await
+    }
+
+    async fn put_setting(&self, name: &str, value: &str) -> StoreResult<()> {
+        let (name, value) = (name.to_string(), value.to_string());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "insert into setting (name, value) values ($1, $2) \
+                     on conflict (name) do update set value = excluded.value",
+                )
+                .bind(&name)
+                .bind(&value)
+                .execute(&mut *c)
+                .await?;
+                Ok((true, ()))
+            })
+        })
+        .await
+    }
+
+    async fn insert_merchant(&self, m: &MerchantRecord) -> StoreResult<()> {
+        let m = m.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "insert into merchant (merchant_id, name, mode, active, enabled_currencies, \
+                     payout_confirmation_required, default_router_id, allowed_frame_origins, \
+                     webhook_secret_enc, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(m.id.hex())
+                .bind(&m.name)
+                .bind(&m.mode)
+                .bind(m.active)
+                .bind(json(&m.enabled_currencies))
+                .bind(m.payout_confirmation_required)
+                .bind(m.default_router_id.map(|r| r.hex()))
+                .bind(json(&m.allowed_frame_origins))
+                .bind(&m.webhook_secret_enc)
+                .bind(to_ms(m.created_at))
+                .bind(to_ms(m.updated_at))
+                .execute(&mut *c)
+                .await?;
+                Ok((true, ()))
+            })
+        })
+        .await
+    }
+
+    async fn get_merchant(&self, id: MerchantId) -> StoreResult<Option<MerchantRecord>> {
+        sqlx::query("select * from merchant where merchant_id = $1")
+            .bind(id.hex())
+            .fetch_optional(&self.reader)
+            .await?
+            .map(|r| merchant_from_row(&r))
+            .transpose()
+    }
+
+    async fn update_merchant(&self, m: &MerchantRecord) -> StoreResult<()> {
+        let m = m.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "update merchant set name = $2, active = $3, enabled_currencies = $4, \
+                     payout_confirmation_required = $5, default_router_id = $6, \
+                     allowed_frame_origins = $7, webhook_secret_enc = $8, updated_at = $9 \
+                     where merchant_id = $1",
+                )
+                .bind(m.id.hex())
+                .bind(&m.name)
+                .bind(m.active)
+                .bind(json(&m.enabled_currencies))
+                .bind(m.payout_confirmation_required)
+                .bind(m.default_router_id.map(|r| r.hex()))
+                .bind(json(&m.allowed_frame_origins))
+                .bind(&m.webhook_secret_enc)
+                .bind(to_ms(m.updated_at))
+                .execute(&mut *c)
+                .await?;
+                Ok((true, ()))
+            })
+        })
+        .await
+    }
+
+    async fn list_merchants(&self) -> StoreResult<Vec<MerchantRecord>> {
+        sqlx::query("select * from merchant order by created_at desc, merchant_id desc")
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(merchant_from_row)
+            .collect()
+    }
+
+    async fn insert_api_key(&self, k: &ApiKeyRecord) -> StoreResult<()> {
+        let k = k.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "insert into api_key (api_key_id, merchant_id, name, key_hash, prefix, last4, \
+                     demo, created_at, revoked_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(k.id.hex())
+                .bind(k.merchant_id.hex())
+                .bind(&k.name)
+                .bind(&k.key_hash)
+                .bind(&k.prefix)
+                .bind(&k.last4)
+                .bind(k.demo)
+                .bind(to_ms(k.created_at))
+                .bind(k.revoked_at.map(to_ms))
+                .execute(&mut *c)
+                .await?;
+                Ok((true, ()))
+            })
+        })
+        .await
+    }
+
+    async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        sqlx::query("select * from api_key where key_hash = $1")
+            .bind(key_hash)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(|r| api_key_from_row(&r))
+            .transpose()
+    }
+
+    async fn insert_client(&self, cr: &ClientRecord) -> StoreResult<()> {
+        let cr = cr.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "insert into client_credential (client_id, merchant_id, name, secret_hash, \
+                     demo, created_at, revoked_at) values ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(cr.client_id.hex())
+                .bind(cr.merchant_id.hex())
+                .bind(&cr.name)
+                .bind(&cr.secret_hash)
+                .bind(cr.demo)
+                .bind(to_ms(cr.created_at))
+                .bind(cr.revoked_at.map(to_ms))
+                .execute(&mut *c)
+                .await?;
+                Ok((true, ()))
+            })
+        })
+        .await
+    }
+
+    async fn get_client(&self, id: ClientId) -> StoreResult<Option<ClientRecord>> {
+        sqlx::query("select * from client_credential where client_id = $1")
+            .bind(id.hex())
+            .fetch_optional(&self.reader)
+            .await?
+            .map(|r| client_from_row(&r))
+            .transpose()
+    }
+
+    async fn revoke_demo_credentials(
+        &self,
+        merchant: MerchantId,
+        keep_key: ApiKeyId,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "update api_key set revoked_at = $3 where merchant_id = $1 and demo = 1 \
+                     and api_key_id <> $2 and revoked_at is null",
+                )
+                .bind(merchant.hex())
+                .bind(keep_key.hex())
+                .bind(to_ms(now))
+                .execute(&mut *c)
+                .await?;
+                Ok((true, ()))
+            })
+        })
+        .await
+    }
+
+    async fn set_client_secret(
+        &self,
+        id: ClientId,
+        secret_hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let secret_hash = secret_hash.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "update client_credential set secret_hash = $2, last_used_at = null, \
+                     revoked_at = null, created_at = created_at where client_id = $1",
+                )
+                .bind(id.hex())
+                .bind(&secret_hash)
+                .execute(&mut *c)
+                .await?;
+                let _ = now;
+                Ok((true, ()))
+            })
+        })
+        .await
+    }
+
+    async fn insert_psp_account(&self, a: &PspAccount, now: OffsetDateTime) -> StoreResult<()> {
+        let a = a.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                let countries: Vec<&str> = a.countries.iter().map(|c| c.as_str()).collect();
+                sqlx::query(
+                    "insert into psp_account (psp_account_id, merchant_id, name, connector, enabled, \
+                     currencies, countries, methods, directions, kyc_required, latency_ms, \
+                     force_decline, decline_rate_bp, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+                )
+                .bind(a.id.hex())
+                .bind(a.merchant_id.hex())
+                .bind(&a.name)
+                .bind(&a.connector)
+                .bind(a.enabled)
+                .bind(json(&a.currencies))
+                .bind(json(&countries))
+                .bind(json(&a.methods))
+                .bind(json(&a.directions))
+                .bind(a.kyc_required)
+                .bind(i64::from(a.latency_ms))
+                .bind(a.force_decline.map(|d| d.as_str()))
+                .bind(i64::from(a.decline_rate_bp))
+                .bind(to_ms(now))
+                .execute(&mut *c)
+                .await?;
+                Ok((true, ()))
+            })
+        })
+        .await
+    }
+
+    async fn list_psp_accounts(&self, merchant: MerchantId) -> StoreResult<Vec<PspAccount>> {
+        sqlx::query(
+            "select * from psp_account where merchant_id = $1 order by created_at, psp_account_id",
+        )
+        .bind(merchant.hex())
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(psp_from_row)
+        .collect()
+    }
+
+    async fn ensure_customer(
+        &self,
+        merchant: MerchantId,
+        external_user_id: &str,
+        candidate: CustomerId,
+        now: OffsetDateTime,
+    ) -> StoreResult<CustomerId> {
+        let existing: Option<String> = sqlx::query_scalar(
+            "select customer_id from customer where merchant_id = $1 and external_user_id = $2",
+        )
+        .bind(merchant.hex())
+        .bind(external_user_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        if let Some(id) = existing {
+            return hex_id(&id, CustomerId::parse, "customer_id");
+        }
+        let ext = external_user_id.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "insert into customer (customer_id, merchant_id, external_user_id, created_at) \
+                     values ($1, $2, $3, $4) on conflict (merchant_id, external_user_id) do nothing",
+                )
+                .bind(candidate.hex())
+                .bind(merchant.hex())
+                .bind(&ext)
+                .bind(to_ms(now))
+                .execute(&mut *c)
+                .await?;
+                let id: String = sqlx::query_scalar(
+                    "select customer_id from customer where merchant_id = $1 and external_user_id = $2",
+                )
+                .bind(merchant.hex())
+                .bind(&ext)
+                .fetch_one(&mut *c)
+                .await?;
+                Ok((true, hex_id(&id, CustomerId::parse, "customer_id")?))
+            })
+        })
+        .await
+    }
+
+    async fn check_idempotency(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        not_before: OffsetDateTime,
+    ) -> StoreResult<IdemCheck> {
+        let mut conn = self.reader.acquire().await?;
+        let row = sqlx::query(
+            "select fingerprint, status_code, body, created_at from idempotency_key \
+             where scope = $1 and idem_key = $2 and created_at >= $3",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(to_ms(not_before))
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(row) = row else {
+            return Ok(IdemCheck::Fresh);
+        };
+        let fp: String = row.try_get("fingerprint")?;
+        if fp != fingerprint {
+            return Ok(IdemCheck::Mismatch);
+        }
+        Ok(IdemCheck::Replay(StoredResponse {
+            status: row.try_get::<i64, _>("status_code")? as u16,
+            body: row.try_get("body")?,
+        }))
+    }
+
+    async fn put_idempotency(
+        &self,
+        idem: &IdemWrite,
+        not_before: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let idem = idem.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                match idem_lookup(
+                    c,
+                    &idem.scope,
+                    &idem.key,
+                    &idem.fingerprint,
+                    to_ms(not_before),
+                )
+                .await?
+                {
+                    IdemCheck::Fresh => {
+                        idem_insert(c, &idem).await?;
+                        Ok((true, true))
+                    }
+                    IdemCheck::Replay(_) | IdemCheck::Mismatch => Ok((false, false)),
+                }
+            })
+        })
+        .await
+    }
+
+    async fn create_payout(
+        &self,
+        payout: &Payout,
+        meta: &CreateMeta,
+        events: &[NewEvent],
+    ) -> StoreResult<CreateOutcome> {
+        let (p, meta, events) = (payout.clone(), meta.clone(), events.to_vec());
+        self.write(move |c| {
+            Box::pin(async move {
+                if let Some(idem) = &meta.idem {
+                    match idem_lookup(c, &idem.scope, &idem.key, &idem.fingerprint, to_ms(meta.idem_not_before)).await? {
+                        IdemCheck::Fresh => {}
+                        IdemCheck::Replay(r) => return Ok((true, CreateOutcome::IdemReplay(r))),
+                        IdemCheck::Mismatch => return Ok((true, CreateOutcome::IdemMismatch)),
+                    }
+                }
+                let existing = sqlx::query(
+                    "select request_fingerprint, create_response from payout \
+                     where merchant_id = $1 and order_id = $2",
+                )
+                .bind(p.merchant_id.hex())
+                .bind(&p.order_id)
+                .fetch_optional(&mut *c)
+                .await?;
+                if let Some(row) = existing {
+                    let fp: String = row.try_get("request_fingerprint")?;
+                    return Ok((
+                        true,
+                        if fp == meta.order_fingerprint {
+                            CreateOutcome::OrderReplay(row.try_get("create_response")?)
+                        } else {
+                            CreateOutcome::DuplicateOrderId
+                        },
+                    ));
+                }
+                let sql = format!(
+                    "insert into payout ({PAYOUT_COLUMNS}, request_fingerprint, create_response) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                     $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, \
+                     $33, $34)"
+                );
+                let q = sqlx::query(&sql).bind(p.id.hex());
+                let q = PayoutBinds::of(&p).bind_with_version(q, p.version);
+                q.bind(&meta.order_fingerprint)
+                    .bind(&meta.response)
+                    .execute(&mut *c)
+                    .await?;
+                insert_events(c, &events).await?;
+                if let Some(idem) = &meta.idem {
+                    idem_insert(c, idem).await?;
+                }
+                Ok((true, CreateOutcome::Created))
+            })
+        })
+        .await
+    }
+
+    async fn get_payout(
+        &self,
+        merchant: Option<MerchantId>,
+        id: PayoutId,
+    ) -> StoreResult<Option<Payout>> {
+        let row =
+            match merchant {
+                Some(m) => sqlx::query(&format!(
+                    "select {PAYOUT_COLUMNS} from payout where payout_id = $1 and merchant_id = $2"
+                ))
+                .bind(id.hex())
+                .bind(m.hex())
+                .fetch_optional(&self.reader)
+                .await?,
+                None => {
+                    sqlx::query(&format!(
+                        "select {PAYOUT_COLUMNS} from payout where payout_id = $1"
+                    ))
+                    .bind(id.hex())
+                    .fetch_optional(&self.reader)
+                    .await?
+                }
+            };
+        row.map(|r| payout_from_row(&r)).transpose()
+    }
+
+    async fn save_payout(&self, w: PayoutWrite<'_>) -> StoreResult<SaveOutcome> {
+        let p = w.payout.clone();
+        let expected = w.expected_version;
+        let events = w.events;
+        let idem = w.idem;
+        let pan = w.pan;
+        let release = w.release_lease_of.map(str::to_string);
+        self.write(move |c| {
+            Box::pin(async move {
+                if let Some(idem) = &idem {
+                    // Keys older than the retention were purged by the lookup of the request.
+                    match idem_lookup(c, &idem.scope, &idem.key, &idem.fingerprint, i64::MIN).await? {
+                        IdemCheck::Fresh => {}
+                        IdemCheck::Replay(_) | IdemCheck::Mismatch => {
+                            return Ok((false, SaveOutcome::IdemTaken));
+                        }
+                    }
+                }
+                let (pan_mode, pan_bytes): (i64, Option<Vec<u8>>) = if p.status.is_final() {
+                    (2, None)
+                } else {
+                    match pan {
+                        PanUpdate::Keep => (0, None),
+                        PanUpdate::Set(b) => (1, Some(b)),
+                        PanUpdate::Clear => (2, None),
+                    }
+                };
+                let q = sqlx::query(
+                    "update payout set merchant_id = $2, customer_id = $3, order_id = $4, \
+                     amount = $5, currency = $6, initial_amount = $7, initial_currency = $8, \
+                     status = $9, status_reason = $10, kyc_verified = $11, \
+                     previous_transaction_count = $12, customer = $13, return_urls = $14, \
+                     webhook_url = $15, router_id = $16, routing_reason = $17, \
+                     predicted_psp_id = $18, processor_psp_id = $19, psp_transaction_id = $20, \
+                     destination = $21, metadata = $22, confirmed_at = $23, \
+                     confirmation_deadline = $24, dispatch = $25, next_action_at = $26, \
+                     sync_attempts = $27, submitted_at = $28, history = $29, created_at = $30, \
+                     updated_at = $31, version = version + 1, \
+                     pan_enc = case $33 when 0 then pan_enc when 1 then $34 else null end, \
+                     lease_owner = case when $35 is not null and lease_owner = $35 then null else lease_owner end, \
+                     lease_until = case when $35 is not null and lease_owner = $35 then null else lease_until end \
+                     where payout_id = $1 and version = $32",
+                )
+                .bind(p.id.hex());
+                let res = PayoutBinds::of(&p)
+                    .bind(q)
+                    .bind(expected)
+                    .bind(pan_mode)
+                    .bind(pan_bytes)
+                    .bind(release)
+                    .execute(&mut *c)
+                    .await?;
+                if res.rows_affected() == 0 {
+                    return Ok((false, SaveOutcome::VersionConflict));
+                }
+                insert_events(c, &events).await?;
+                if let Some(idem) = &idem {
+                    idem_insert(c, idem).await?;
+                }
+                Ok((true, SaveOutcome::Saved))
+            })
+        })
+        .await
+    }
+
+    async fn payout_pan(&self, id: PayoutId) -> StoreResult<Option<Vec<u8>>> {
+        Ok(sqlx::query_scalar::<_, Option<Vec<u8>>>(
+            "select pan_enc from payout where payout_id = $1",
+        )
+        .bind(id.hex())
+        .fetch_optional(&self.reader)
+        .await?
+        .flatten())
+    }
+
+    async fn claim_due_payouts(
+        &self,
+        now: OffsetDateTime,
+        owner: &str,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> StoreResult<Vec<PayoutId>> {
+        let owner = owner.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                let ids: Vec<String> = sqlx::query_scalar(
+                    "update payout set lease_owner = $2, lease_until = $3 where payout_id in ( \
+                       select payout_id from payout where next_action_at is not null \
+                       and next_action_at <= $1 and (lease_until is null or lease_until < $1) \
+                       order by next_action_at limit $4) returning payout_id",
+                )
+                .bind(to_ms(now))
+                .bind(&owner)
+                .bind(to_ms(lease_until))
+                .bind(limit)
+                .fetch_all(&mut *c)
+                .await?;
+                let ids = ids
+                    .iter()
+                    .map(|s| hex_id(s, PayoutId::parse, "payout_id"))
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok((true, ids))
+            })
+        })
+        .await
+    }
+
+    async fn release_payout_lease(&self, id: PayoutId, owner: &str) -> StoreResult<()> {
+        let owner = owner.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "update payout set lease_owner = null, lease_until = null \
+                     where payout_id = $1 and lease_owner = $2",
+                )
+                .bind(id.hex())
+                .bind(&owner)
+                .execute(&mut *c)
+                .await?;
+                Ok((true, ()))
+            })
+        })
+        .await
+    }
+
+    async fn list_events(&self, transaction_id: &str) -> StoreResult<Vec<EventRecord>> {
+        sqlx::query(
+            "select event_id, event_type, status, body from event where transaction_id = $1 \
+             order by created_at, rowid",
+        )
+        .bind(transaction_id)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(EventRecord {
+                id: hex_id(r.try_get("event_id")?, EventId::parse, "event_id")?,
+                event_type: r.try_get("event_type")?,
+                status: r.try_get("status")?,
+                body: r.try_get("body")?,
+            })
+        })
+        .collect()
+    }
+}
+
+impl PayoutBinds {
+    /// Binds the columns of [`PAYOUT_COLUMNS`] after the id, version in its place.
+    fn bind_with_version<'q>(
+        self,
+        q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+        version: i64,
+    ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+        let (history, created, updated) = (self.history.clone(), self.created_at, self.updated_at);
+        // PAYOUT_COLUMNS ends with: …, submitted_at, history, version, created_at, updated_at.
+        self.bind_prefix(q)
+            .bind(history)
+            .bind(version)
+            .bind(created)
+            .bind(updated)
+    }
+
+    fn bind_prefix<'q>(
+        self,
+        q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+        q.bind(self.merchant_id)
+            .bind(self.customer_id)
+            .bind(self.order_id)
+            .bind(self.amount)
+            .bind(self.currency)
+            .bind(self.initial_amount)
+            .bind(self.initial_currency)
+            .bind(self.status)
+            .bind(self.status_reason)
+            .bind(self.kyc_verified)
+            .bind(self.previous_transaction_count)
+            .bind(self.customer)
+            .bind(self.return_urls)
+            .bind(self.webhook_url)
+            .bind(self.router_id)
+            .bind(self.routing_reason)
+            .bind(self.predicted_psp_id)
+            .bind(self.processor_psp_id)
+            .bind(self.psp_transaction_id)
+            .bind(self.destination)
+            .bind(self.metadata)
+            .bind(self.confirmed_at)
+            .bind(self.confirmation_deadline)
+            .bind(self.dispatch)
+            .bind(self.next_action_at)
+            .bind(self.sync_attempts)
+            .bind(self.submitted_at)
+    }
+}
