@@ -1,0 +1,248 @@
+//! Test harness: `TestApp::spawn()` starts the real router on 127.0.0.1:0 with a fresh SQLite
+//! file, seeds the demo merchant, and lets the test drive the background worker and the clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use omno_server::clock::OffsetClock;
+use omno_server::config::Settings;
+use omno_server::seed::DemoCredentials;
+use omno_server::state::AppState;
+use omno_store::sqlite::SqliteStore;
+use reqwest::{Client, Method, Response};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+pub(crate) struct TestApp {
+    pub(crate) base: String,
+    pub(crate) client: Client,
+    pub(crate) creds: DemoCredentials,
+    pub(crate) state: AppState,
+    pub(crate) clock: Arc<OffsetClock>,
+    pub(crate) store: SqliteStore,
+    pub(crate) db_path: std::path::PathBuf,
+    pub(crate) admin_token: String,
+    stop: CancellationToken,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub(crate) const ADMIN_TOKEN: &str = "adm_test_token_0123456789abcdefghijklmnopqrstuv";
+
+impl TestApp {
+    pub(crate) async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub(crate) async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("omno.db");
+        let mut app = Self::start_on(&path, tweak).await;
+        app._dir = Some(dir);
+        app
+    }
+
+    /// Starts a server on an existing database file (restart tests).
+    pub(crate) async fn start_on(path: &std::path::Path, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let url = format!("sqlite://{}", path.display());
+        let mut settings = Settings::for_tests(&url);
+        settings.admin.token = Some(ADMIN_TOKEN.into());
+        tweak(&mut settings);
+        let store = SqliteStore::open(&url, 4).await.unwrap();
+        store.migrate().await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let clock = Arc::new(OffsetClock::default());
+        let state = omno_server::build_state(
+            settings,
+            Arc::new(store.clone()),
+            clock.clone(),
+            base.clone(),
+        )
+        .await
+        .unwrap();
+        let creds = omno_server::seed::seed_demo(&state).await.unwrap();
+        let stop = CancellationToken::new();
+        let router = omno_server::build_router(state.clone());
+        let s = stop.clone();
+        let server = tokio::spawn(async move {
+            omno_server::serve(listener, router, s, Duration::from_secs(5))
+                .await
+                .unwrap();
+        });
+        TestApp {
+            base,
+            client: Client::builder().build().unwrap(),
+            creds,
+            state,
+            clock,
+            store,
+            db_path: path.to_path_buf(),
+            admin_token: ADMIN_TOKEN.into(),
+            stop,
+            server: Some(server),
+            _dir: None,
+        }
+    }
+
+    /// Stops the server and closes the database (the file stays).
+    pub(crate) async fn shutdown(mut self) -> Option<tempfile::TempDir> {
+        self.stop.cancel();
+        if let Some(s) = self.server.take() {
+            let _ = s.await;
+        }
+        self.store.close().await;
+        self._dir.take()
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Runs the background worker until nothing is due.
+    pub(crate) async fn run_pending_jobs(&self) {
+        omno_server::worker::run_pending(&self.state).await;
+    }
+
+    pub(crate) fn advance(&self, by: time::Duration) {
+        self.clock.advance(by);
+    }
+
+    /// A request with the demo API key.
+    pub(crate) fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header("Authorization", format!("Bearer {}", self.creds.api_key))
+    }
+
+    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.req(Method::POST, path).json(body).send().await.unwrap()
+    }
+
+    pub(crate) async fn create_payout(&self, body: &Value) -> Response {
+        self.post_json("/public/payout", body).await
+    }
+
+    /// Creates a payout and returns its id (asserting 200).
+    pub(crate) async fn new_payout(&self, order_id: &str, value: f64) -> String {
+        let r = self.create_payout(&payout_body(order_id, value, "EUR")).await;
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        v["payoutId"].as_str().unwrap().to_string()
+    }
+
+    pub(crate) async fn confirm(&self, id: &str) -> Response {
+        self.req(Method::PUT, &format!("/public/payout/{id}/confirm"))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub(crate) async fn reject(&self, id: &str) -> Response {
+        self.req(Method::PUT, &format!("/public/payout/{id}/reject"))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub(crate) async fn get_payout(&self, id: &str) -> Value {
+        let r = self
+            .req(Method::GET, &format!("/public/payout/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    /// Statuses announced by the outbox events of a transaction, oldest first.
+    pub(crate) async fn store_events(&self, id: &str) -> Vec<String> {
+        self.state
+            .store
+            .list_events(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                let body: Value = serde_json::from_str(&e.body).unwrap();
+                assert_eq!(body["status"], e.status.as_str(), "event body matches its status");
+                assert_eq!(e.event_type, "PAYOUT_STATUS_CHANGED");
+                e.status
+            })
+            .collect()
+    }
+
+    /// Creates a second merchant through the admin API; returns its API key.
+    pub(crate) async fn other_merchant_key(&self) -> String {
+        let r = self
+            .client
+            .post(self.url("/admin/merchants"))
+            .bearer_auth(&self.admin_token)
+            .json(&json!({"name": "Other GmbH"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().await.unwrap();
+        v["apiKey"].as_str().unwrap().to_string()
+    }
+}
+
+pub(crate) fn customer() -> Value {
+    json!({
+        "externalUserId": "u-58213",
+        "firstName": "Anna",
+        "lastName": "Keller",
+        "email": "anna.keller@example.de",
+        "phoneNumber": "+49 30 901820",
+        "dateOfBirth": "1988-04-17",
+        "billing": {
+            "address": "Torstraße 112",
+            "city": "Berlin",
+            "state": "BE",
+            "countryCode": "DE",
+            "postalCode": "10119"
+        }
+    })
+}
+
+pub(crate) fn payout_body(order_id: &str, value: f64, currency: &str) -> Value {
+    json!({
+        "orderId": order_id,
+        "value": value,
+        "currency": currency,
+        "kycVerified": true,
+        "customer": customer(),
+    })
+}
+
+pub(crate) fn browser() -> Value {
+    json!({"userAgent": "Mozilla/5.0 test", "language": "de-DE", "javascriptEnabled": true, "customerIp": "91.64.23.117"})
+}
+
+/// Asserts the §1.7 envelope and returns it.
+pub(crate) async fn assert_error(r: Response, status: u16, code: &str) -> Value {
+    assert_eq!(r.status().as_u16(), status, "status");
+    assert_eq!(
+        r.headers().get("content-type").unwrap(),
+        "application/json",
+        "content type"
+    );
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], code, "{v}");
+    assert_eq!(v["status"], status);
+    assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(v["path"].as_str().unwrap().starts_with('/'));
+    assert!(v["errors"].is_array());
+    v
+}
+
+/// The `field` values of a validation error, in order.
+pub(crate) fn fields(v: &Value) -> Vec<String> {
+    v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_string())
+        .collect()
+}

@@ -1,0 +1,218 @@
+//! The CLI contract (API.md §15.1), tested on the built binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_omno");
+
+struct Demo {
+    child: Child,
+    line: String,
+    creds: Value,
+}
+
+fn start_demo(db: &std::path::Path) -> Demo {
+    let mut child = Command::new(BIN)
+        .args(["demo", "--bind", "127.0.0.1:0", "--sim-delay-ms", "0"])
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", db.display()))
+        .env("OMNO__LOG__LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let creds: Value = serde_json::from_str(&line).unwrap();
+    Demo { child, line, creds }
+}
+
+fn stop(mut d: Demo) {
+    Command::new("kill")
+        .args(["-TERM", &d.child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = d.child.try_wait().unwrap() {
+            assert!(status.success(), "graceful shutdown exits 0, got {status}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "demo did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn payout_body(order: &str) -> Value {
+    json!({
+        "orderId": order, "value": 150.25, "currency": "EUR", "kycVerified": true,
+        "customer": {"externalUserId": "u-1", "firstName": "Anna", "lastName": "Keller",
+            "email": "anna.keller@example.de", "phoneNumber": "+49 30 901820", "dateOfBirth": "1988-04-17",
+            "billing": {"address": "Torstraße 112", "city": "Berlin", "state": "BE", "countryCode": "DE", "postalCode": "10119"}}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_prints_one_line_and_serves_the_payout_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let demo = start_demo(&db);
+    let keys: Vec<&str> = demo.line.trim_end().trim_matches(['{', '}']).split(',')
+        .map(|kv| kv.split(':').next().unwrap().trim_matches('"'))
+        .collect();
+    assert_eq!(
+        keys,
+        ["baseUrl", "merchantId", "apiKey", "clientId", "clientSecret", "adminToken", "webhookSecret"]
+    );
+    assert!(demo.line.ends_with('\n'));
+    let c = &demo.creds.clone();
+    let base = c["baseUrl"].as_str().unwrap().to_string();
+    assert!(base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"));
+    let api_key = c["apiKey"].as_str().unwrap().to_string();
+    assert!(api_key.starts_with("sk_test_") && api_key.len() == 48);
+    assert!(c["clientSecret"].as_str().unwrap().starts_with("cs_"));
+    assert!(c["adminToken"].as_str().unwrap().starts_with("adm_"));
+    assert!(c["webhookSecret"].as_str().unwrap().starts_with("whsec_"));
+
+    let http = reqwest::Client::new();
+    let r = http.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+    let r = http.get(format!("{base}/ready")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    // The OAuth path with the printed client credentials.
+    let r = http
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", c["clientId"].as_str().unwrap()),
+            ("client_secret", c["clientSecret"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let token = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+
+    let r = http
+        .post(format!("{base}/public/payout"))
+        .bearer_auth(&token)
+        .json(&payout_body("cli-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let id = r.json::<Value>().await.unwrap()["payoutId"].as_str().unwrap().to_string();
+    let r = http
+        .put(format!("{base}/public/payout/{id}/confirm"))
+        .header("Authorization", &api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The worker runs in the demo: with --sim-delay-ms 0 the payout is final within 500 ms.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let p: Value = http
+            .get(format!("{base}/public/payout/{id}"))
+            .header("Authorization", &api_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if p["status"] == "PROCESSED" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "payout not processed: {p}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = http.get(format!("{base}/openapi.json")).send().await.unwrap();
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["info"]["title"], "OMNO API");
+    stop(demo);
+
+    // Re-run on the same database: same merchant, client and webhook secret; new key and secret.
+    let again = start_demo(&db);
+    let d = &again.creds;
+    assert_eq!(d["merchantId"], c["merchantId"]);
+    assert_eq!(d["clientId"], c["clientId"]);
+    assert_eq!(d["webhookSecret"], c["webhookSecret"]);
+    assert_ne!(d["apiKey"], c["apiKey"]);
+    assert_ne!(d["clientSecret"], c["clientSecret"]);
+    let base2 = d["baseUrl"].as_str().unwrap();
+    let r = http
+        .get(format!("{base2}/public/payout/{id}"))
+        .header("Authorization", &api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "the previously printed key is revoked");
+    let r = http
+        .get(format!("{base2}/public/payout/{id}"))
+        .header("Authorization", d["apiKey"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "PROCESSED");
+    stop(again);
+}
+
+#[test]
+fn openapi_prints_the_document() {
+    let out = Command::new(BIN).arg("openapi").output().unwrap();
+    assert!(out.status.success());
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["info"]["version"], "2.0.0");
+    assert!(doc["paths"]["/public/payout/{payoutId}/confirm"]["put"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearerAuth"].is_object());
+    assert!(doc["components"]["securitySchemes"]["apiKeyAuth"].is_object());
+}
+
+#[test]
+fn configuration_errors_exit_2_and_migrate_exits_0() {
+    let out = Command::new(BIN)
+        .args(["serve", "--config", "/nonexistent/omno.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(BIN)
+        .args(["serve", "--database-url", "sqlite://./x.db"])
+        .env("OMNO__SERVER__MODE", "prod")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "prod mode requires its keys");
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .arg("migrate")
+        .arg("--database-url")
+        .arg(format!("sqlite://{}/m.db", dir.path().display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path().join("m.db").exists());
+    let out = Command::new(BIN).arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn address_in_use_exits_1() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--bind", &addr])
+        .arg("--database-url")
+        .arg(format!("sqlite://{}/a.db", dir.path().display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
