@@ -258,8 +258,15 @@ impl Settings {
         if !matches!(self.server.mode.as_str(), "dev" | "prod") {
             return Err("server.mode must be `dev` or `prod`".into());
         }
-        if !matches!(self.auth.jwt_algorithm.as_str(), "HS256" | "EdDSA") {
-            return Err("auth.jwt_algorithm must be `HS256` or `EdDSA`".into());
+        match self.auth.jwt_algorithm.as_str() {
+            "HS256" => {}
+            "EdDSA" => {
+                return Err(
+                    "auth.jwt_algorithm = EdDSA is not supported by this build yet; use HS256"
+                        .into(),
+                );
+            }
+            _ => return Err("auth.jwt_algorithm must be `HS256` or `EdDSA`".into()),
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err("log.format must be `text` or `json`".into());

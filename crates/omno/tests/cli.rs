@@ -63,12 +63,24 @@ async fn demo_prints_one_line_and_serves_the_payout_flow() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("demo.db");
     let demo = start_demo(&db);
-    let keys: Vec<&str> = demo.line.trim_end().trim_matches(['{', '}']).split(',')
+    let keys: Vec<&str> = demo
+        .line
+        .trim_end()
+        .trim_matches(['{', '}'])
+        .split(',')
         .map(|kv| kv.split(':').next().unwrap().trim_matches('"'))
         .collect();
     assert_eq!(
         keys,
-        ["baseUrl", "merchantId", "apiKey", "clientId", "clientSecret", "adminToken", "webhookSecret"]
+        [
+            "baseUrl",
+            "merchantId",
+            "apiKey",
+            "clientId",
+            "clientSecret",
+            "adminToken",
+            "webhookSecret"
+        ]
     );
     assert!(demo.line.ends_with('\n'));
     let c = &demo.creds.clone();
@@ -98,7 +110,10 @@ async fn demo_prints_one_line_and_serves_the_payout_flow() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let token = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    let token = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let r = http
         .post(format!("{base}/public/payout"))
@@ -108,7 +123,10 @@ async fn demo_prints_one_line_and_serves_the_payout_flow() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let id = r.json::<Value>().await.unwrap()["payoutId"].as_str().unwrap().to_string();
+    let id = r.json::<Value>().await.unwrap()["payoutId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = http
         .put(format!("{base}/public/payout/{id}/confirm"))
         .header("Authorization", &api_key)
@@ -134,7 +152,11 @@ async fn demo_prints_one_line_and_serves_the_payout_flow() {
         assert!(Instant::now() < deadline, "payout not processed: {p}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let r = http.get(format!("{base}/openapi.json")).send().await.unwrap();
+    let r = http
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .unwrap();
     let doc: Value = r.json().await.unwrap();
     assert_eq!(doc["info"]["title"], "OMNO API");
     stop(demo);
@@ -197,7 +219,11 @@ fn configuration_errors_exit_2_and_migrate_exits_0() {
         .arg(format!("sqlite://{}/m.db", dir.path().display()))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(dir.path().join("m.db").exists());
     let out = Command::new(BIN).arg("frobnicate").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
