@@ -98,6 +98,14 @@ id_type!(
     /// A webhook event (`X-Omno-Event-Id`).
     EventId
 );
+id_type!(
+    /// A merchant webhook endpoint.
+    EndpointId
+);
+id_type!(
+    /// One delivery of an event to one target.
+    DeliveryId
+);
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,8 @@
 //! - [`wire`]: request parsing (every invalid field at once) and response shapes.
 //! - [`flows`]: one code path per state change.
 //! - [`routes`], [`pages`]: the JSON API and the hosted HTML pages.
-//! - [`worker`]: background work (PSP hand-off, status sync, expiry).
+//! - [`worker`]: background work (PSP hand-off, status sync, expiry, webhook delivery).
+//! - [`webhooks`]: event targets, signing and the delivery worker.
 //! - [`seed`]: the `omno demo` merchant.
 //! - [`openapi`]: the generated OpenAPI document.
 
@@ -26,6 +27,7 @@ pub mod routes;
 pub mod security;
 pub mod seed;
 pub mod state;
+pub mod webhooks;
 pub mod wire;
 pub mod worker;
 
@@ -56,6 +58,8 @@ pub async fn build_state(
     clock: Arc<dyn Clock>,
     public_base_url: String,
 ) -> anyhow::Result<AppState> {
+    // One TLS provider for outgoing HTTPS (webhooks); an earlier install is fine.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let keys = Keys::load(&settings, &*store).await?;
     let sim = Simulator::new(Duration::from_millis(settings.simulator.delay_ms));
     Ok(AppState {
@@ -78,6 +82,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::oauth::router())
         .merge(routes::ops::router())
         .merge(routes::admin::router())
+        .merge(routes::admin_webhooks::router())
 }
 
 /// The OpenAPI document served at `/openapi.json` and printed by `omno openapi`.

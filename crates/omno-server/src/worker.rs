@@ -1,4 +1,5 @@
-//! The background worker: runs due payout work (PSP hand-off, status sync, expiry) whenever it
+//! The background worker: runs due payout work (PSP hand-off, status sync, expiry) and webhook
+//! deliveries whenever it
 //! is woken by a committed change, and at least every `workers.poll_interval_ms`.
 
 use std::time::Duration;
@@ -7,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::flows::payout;
 use crate::state::AppState;
+use crate::webhooks;
 
 /// Runs until `stop` is cancelled; the current pass finishes first.
 pub async fn run(state: AppState, stop: CancellationToken) {
@@ -24,10 +26,12 @@ pub async fn run(state: AppState, stop: CancellationToken) {
 /// Runs passes until nothing is due (tests call this to drive the worker without sleeping).
 pub async fn run_pending(state: &AppState) {
     loop {
-        match payout::run_due(state).await {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => {
+        let payouts = payout::run_due(state).await;
+        let deliveries = webhooks::run_due(state).await;
+        match (payouts, deliveries) {
+            (Ok(0), Ok(0)) => break,
+            (Ok(_), Ok(_)) => {}
+            (Err(e), _) | (_, Err(e)) => {
                 tracing::error!(error = ?e, "worker pass failed");
                 break;
             }

@@ -12,7 +12,11 @@
 //! - `migrations/sqlite/`: append-only schema migrations, embedded in the binary.
 
 use async_trait::async_trait;
-use omno_domain::ids::{ApiKeyId, ClientId, CustomerId, EventId, MerchantId, PayoutId, RouterId};
+use std::collections::BTreeMap;
+
+use omno_domain::ids::{
+    ApiKeyId, ClientId, CustomerId, DeliveryId, EndpointId, EventId, MerchantId, PayoutId, RouterId,
+};
 use omno_domain::money::Currency;
 use omno_domain::payout::Payout;
 use omno_domain::psp::PspAccount;
@@ -134,6 +138,8 @@ pub struct IdemWrite {
     pub response: StoredResponse,
     /// First use.
     pub created_at: OffsetDateTime,
+    /// Keys first used before this (`idempotency.retention_secs` ago) are free again.
+    pub not_before: OffsetDateTime,
 }
 
 /// What a stored `Idempotency-Key` says about a request.
@@ -166,6 +172,118 @@ pub struct NewEvent {
     pub body: String,
     /// Creation time.
     pub created_at: OffsetDateTime,
+    /// Where to deliver it; one delivery row each, written in the same transaction.
+    pub targets: Vec<DeliveryTarget>,
+}
+
+/// One webhook target of an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryTarget {
+    /// The merchant endpoint, or `None` for the transaction's own `webhook.url`.
+    pub endpoint_id: Option<EndpointId>,
+    /// Target URL.
+    pub url: String,
+}
+
+/// A merchant webhook endpoint (§13.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointRecord {
+    /// Id.
+    pub id: EndpointId,
+    /// Owner.
+    pub merchant_id: MerchantId,
+    /// Target URL.
+    pub url: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Disabled endpoints get no new deliveries.
+    pub enabled: bool,
+    /// Subscribed event types.
+    pub event_types: Vec<String>,
+    /// Only events announcing these statuses; empty = all.
+    pub statuses: Vec<String>,
+    /// Extra request headers.
+    pub headers: BTreeMap<String, String>,
+    /// Signing secret, encrypted with the vault key.
+    pub secret_enc: Vec<u8>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+/// A delivery of one event to one target (§13.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    /// Id.
+    pub id: DeliveryId,
+    /// Owner.
+    pub merchant_id: MerchantId,
+    /// The event (`X-Omno-Event-Id`).
+    pub event_id: EventId,
+    /// Event type.
+    pub event_type: String,
+    /// Transaction announced.
+    pub transaction_id: String,
+    /// Endpoint, `None` for a per-transaction URL.
+    pub endpoint_id: Option<EndpointId>,
+    /// Target URL.
+    pub url: String,
+    /// `PENDING`, `DELIVERED` or `DEAD`.
+    pub status: String,
+    /// Attempts made so far.
+    pub attempt_count: i64,
+    /// Next attempt, while pending.
+    pub next_attempt_at: Option<OffsetDateTime>,
+    /// Last attempt.
+    pub last_attempt_at: Option<OffsetDateTime>,
+    /// Start of the current retry window.
+    pub window_start: OffsetDateTime,
+    /// Attempt count when the current schedule started (redelivery restarts it).
+    pub retry_from: i64,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// One delivery attempt, as logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// 1-based attempt number.
+    pub attempt: i64,
+    /// When.
+    pub at: OffsetDateTime,
+    /// HTTP status, if a response came.
+    pub http_status: Option<i64>,
+    /// Latency.
+    pub latency_ms: i64,
+    /// Transport error (`timeout`, `connection refused`, `ssrf_blocked`, …).
+    pub error: Option<String>,
+    /// First 1024 bytes of the response body.
+    pub response_snippet: Option<String>,
+}
+
+/// A claimed delivery and the body to send.
+#[derive(Debug, Clone)]
+pub struct DeliveryJob {
+    /// The delivery.
+    pub delivery: DeliveryRecord,
+    /// The event body (identical on every attempt).
+    pub body: String,
+}
+
+/// Filters of the delivery list.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    /// Merchant.
+    pub merchant_id: Option<MerchantId>,
+    /// Status.
+    pub status: Option<String>,
+    /// Transaction.
+    pub transaction_id: Option<String>,
+    /// Event.
+    pub event_id: Option<EventId>,
+    /// Endpoint.
+    pub endpoint_id: Option<EndpointId>,
 }
 
 /// Stored outbox event (read side; delivery comes with the webhook worker).
@@ -355,6 +473,60 @@ pub trait Store: Send + Sync + 'static {
 
     /// Outbox events of a transaction, oldest first.
     async fn list_events(&self, transaction_id: &str) -> StoreResult<Vec<EventRecord>>;
+
+    /// Inserts a webhook endpoint.
+    async fn insert_endpoint(&self, e: &EndpointRecord) -> StoreResult<()>;
+    /// A merchant's endpoints, oldest first.
+    async fn list_endpoints(&self, merchant: MerchantId) -> StoreResult<Vec<EndpointRecord>>;
+    /// One endpoint of a merchant.
+    async fn get_endpoint(
+        &self,
+        merchant: MerchantId,
+        id: EndpointId,
+    ) -> StoreResult<Option<EndpointRecord>>;
+    /// Replaces an endpoint's mutable fields; `false` if it does not exist.
+    async fn update_endpoint(&self, e: &EndpointRecord) -> StoreResult<bool>;
+    /// Deletes an endpoint; `false` if it did not exist.
+    async fn delete_endpoint(&self, merchant: MerchantId, id: EndpointId) -> StoreResult<bool>;
+
+    /// Claims due pending deliveries whose earlier deliveries to the same (transaction, URL) are
+    /// finished (per-target order), leasing them to `owner`.
+    async fn claim_due_deliveries(
+        &self,
+        now: OffsetDateTime,
+        owner: &str,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> StoreResult<Vec<DeliveryJob>>;
+    /// Records an attempt and the delivery's new state (`status`, `next_attempt_at`), releasing
+    /// the lease, in one transaction.
+    async fn finish_attempt(
+        &self,
+        id: DeliveryId,
+        attempt: &AttemptRecord,
+        status: &str,
+        next_attempt_at: Option<OffsetDateTime>,
+    ) -> StoreResult<()>;
+    /// Deliveries, newest first, after the `(created_at, id)` cursor.
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        after: Option<(OffsetDateTime, DeliveryId)>,
+        limit: i64,
+    ) -> StoreResult<Vec<DeliveryRecord>>;
+    /// One delivery with its attempts.
+    async fn get_delivery(
+        &self,
+        id: DeliveryId,
+    ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>>;
+    /// Queues a delivery again now with a new retry window (same event id and body).
+    async fn redeliver(
+        &self,
+        id: DeliveryId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<DeliveryRecord>>;
+    /// Number of pending deliveries.
+    async fn pending_deliveries(&self) -> StoreResult<i64>;
 }
 
 /// Milliseconds since the epoch, the storage form of every time.

@@ -15,7 +15,8 @@ use async_trait::async_trait;
 use omno_domain::country::CountryCode;
 use omno_domain::customer::Customer;
 use omno_domain::ids::{
-    ApiKeyId, ClientId, CustomerId, EventId, MerchantId, PayoutId, PspAccountId, RouterId,
+    ApiKeyId, ClientId, CustomerId, DeliveryId, EndpointId, EventId, MerchantId, PayoutId,
+    PspAccountId, RouterId,
 };
 use omno_domain::money::{Currency, MinorUnits, Money};
 use omno_domain::payout::{
@@ -29,9 +30,10 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
 
 use crate::{
-    ApiKeyRecord, ClientRecord, CreateMeta, CreateOutcome, EventRecord, IdemCheck, IdemWrite,
-    MerchantRecord, NewEvent, PanUpdate, PayoutWrite, SaveOutcome, Store, StoreError, StoreResult,
-    StoredResponse, from_ms, to_ms,
+    ApiKeyRecord, AttemptRecord, ClientRecord, CreateMeta, CreateOutcome, DeliveryFilter,
+    DeliveryJob, DeliveryRecord, EndpointRecord, EventRecord, IdemCheck, IdemWrite, MerchantRecord,
+    NewEvent, PanUpdate, PayoutWrite, SaveOutcome, Store, StoreError, StoreResult, StoredResponse,
+    from_ms, to_ms,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -366,8 +368,67 @@ async fn insert_events(conn: &mut SqliteConnection, events: &[NewEvent]) -> Stor
         .bind(to_ms(e.created_at))
         .execute(&mut *conn)
         .await?;
+        for t in &e.targets {
+            sqlx::query(
+                "insert into delivery (delivery_id, merchant_id, event_id, event_type, \
+                 transaction_id, endpoint_id, url, status, attempt_count, next_attempt_at, \
+                 window_start, created_at) values ($1, $2, $3, $4, $5, $6, $7, 'PENDING', 0, $8, $8, $8)",
+            )
+            .bind(DeliveryId(uuid::Uuid::now_v7()).hex())
+            .bind(e.merchant_id.hex())
+            .bind(e.id.hex())
+            .bind(e.event_type)
+            .bind(&e.transaction_id)
+            .bind(t.endpoint_id.map(|i| i.hex()))
+            .bind(&t.url)
+            .bind(to_ms(e.created_at))
+            .execute(&mut *conn)
+            .await?;
+        }
     }
     Ok(())
+}
+
+fn endpoint_from_row(r: &SqliteRow) -> StoreResult<EndpointRecord> {
+    Ok(EndpointRecord {
+        id: hex_id(r.try_get("endpoint_id")?, EndpointId::parse, "endpoint_id")?,
+        merchant_id: hex_id(r.try_get("merchant_id")?, MerchantId::parse, "merchant_id")?,
+        url: r.try_get("url")?,
+        description: r.try_get("description")?,
+        enabled: r.try_get("enabled")?,
+        event_types: de(r.try_get("event_types")?, "event_types")?,
+        statuses: de(r.try_get("statuses")?, "statuses")?,
+        headers: de(r.try_get("headers")?, "headers")?,
+        secret_enc: r.try_get("secret_enc")?,
+        created_at: from_ms(r.try_get("created_at")?),
+        updated_at: from_ms(r.try_get("updated_at")?),
+    })
+}
+
+const DELIVERY_COLUMNS: &str = "d.delivery_id, d.merchant_id, d.event_id, d.event_type, \
+    d.transaction_id, d.endpoint_id, d.url, d.status, d.attempt_count, d.next_attempt_at, \
+    d.last_attempt_at, d.window_start, d.retry_from, d.created_at";
+
+fn delivery_from_row(r: &SqliteRow) -> StoreResult<DeliveryRecord> {
+    Ok(DeliveryRecord {
+        id: hex_id(r.try_get("delivery_id")?, DeliveryId::parse, "delivery_id")?,
+        merchant_id: hex_id(r.try_get("merchant_id")?, MerchantId::parse, "merchant_id")?,
+        event_id: hex_id(r.try_get("event_id")?, EventId::parse, "event_id")?,
+        event_type: r.try_get("event_type")?,
+        transaction_id: r.try_get("transaction_id")?,
+        endpoint_id: r
+            .try_get::<Option<String>, _>("endpoint_id")?
+            .map(|s| hex_id(&s, EndpointId::parse, "endpoint_id"))
+            .transpose()?,
+        url: r.try_get("url")?,
+        status: r.try_get("status")?,
+        attempt_count: r.try_get("attempt_count")?,
+        next_attempt_at: opt_ms(r.try_get("next_attempt_at")?),
+        last_attempt_at: opt_ms(r.try_get("last_attempt_at")?),
+        window_start: from_ms(r.try_get("window_start")?),
+        retry_from: r.try_get("retry_from")?,
+        created_at: from_ms(r.try_get("created_at")?),
+    })
 }
 
 /// Column values of a payout, in [`PAYOUT_COLUMNS`] order minus the id.
@@ -932,8 +993,7 @@ impl Store for SqliteStore {
         self.write(move |c| {
             Box::pin(async move {
                 if let Some(idem) = &idem {
-                    // Keys older than the retention were purged by the lookup of the request.
-                    match idem_lookup(c, &idem.scope, &idem.key, &idem.fingerprint, i64::MIN).await? {
+                    match idem_lookup(c, &idem.scope, &idem.key, &idem.fingerprint, to_ms(idem.not_before)).await? {
                         IdemCheck::Fresh => {}
                         IdemCheck::Replay(_) | IdemCheck::Mismatch => {
                             return Ok((false, SaveOutcome::IdemTaken));
@@ -1065,6 +1125,293 @@ impl Store for SqliteStore {
             })
         })
         .collect()
+    }
+
+    async fn insert_endpoint(&self, e: &EndpointRecord) -> StoreResult<()> {
+        let e = e.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "insert into webhook_endpoint (endpoint_id, merchant_id, url, description, \
+                     enabled, event_types, statuses, headers, secret_enc, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(e.id.hex())
+                .bind(e.merchant_id.hex())
+                .bind(&e.url)
+                .bind(&e.description)
+                .bind(e.enabled)
+                .bind(json(&e.event_types))
+                .bind(json(&e.statuses))
+                .bind(json(&e.headers))
+                .bind(&e.secret_enc)
+                .bind(to_ms(e.created_at))
+                .bind(to_ms(e.updated_at))
+                .execute(&mut *c)
+                .await?;
+                Ok((true, ()))
+            })
+        })
+        .await
+    }
+
+    async fn list_endpoints(&self, merchant: MerchantId) -> StoreResult<Vec<EndpointRecord>> {
+        sqlx::query(
+            "select * from webhook_endpoint where merchant_id = $1 order by created_at, endpoint_id",
+        )
+        .bind(merchant.hex())
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(endpoint_from_row)
+        .collect()
+    }
+
+    async fn get_endpoint(
+        &self,
+        merchant: MerchantId,
+        id: EndpointId,
+    ) -> StoreResult<Option<EndpointRecord>> {
+        sqlx::query("select * from webhook_endpoint where merchant_id = $1 and endpoint_id = $2")
+            .bind(merchant.hex())
+            .bind(id.hex())
+            .fetch_optional(&self.reader)
+            .await?
+            .map(|r| endpoint_from_row(&r))
+            .transpose()
+    }
+
+    async fn update_endpoint(&self, e: &EndpointRecord) -> StoreResult<bool> {
+        let e = e.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                let r = sqlx::query(
+                    "update webhook_endpoint set url = $3, description = $4, enabled = $5, \
+                     event_types = $6, statuses = $7, headers = $8, secret_enc = $9, \
+                     updated_at = $10 where merchant_id = $1 and endpoint_id = $2",
+                )
+                .bind(e.merchant_id.hex())
+                .bind(e.id.hex())
+                .bind(&e.url)
+                .bind(&e.description)
+                .bind(e.enabled)
+                .bind(json(&e.event_types))
+                .bind(json(&e.statuses))
+                .bind(json(&e.headers))
+                .bind(&e.secret_enc)
+                .bind(to_ms(e.updated_at))
+                .execute(&mut *c)
+                .await?;
+                Ok((true, r.rows_affected() > 0))
+            })
+        })
+        .await
+    }
+
+    async fn delete_endpoint(&self, merchant: MerchantId, id: EndpointId) -> StoreResult<bool> {
+        self.write(move |c| {
+            Box::pin(async move {
+                let r = sqlx::query(
+                    "delete from webhook_endpoint where merchant_id = $1 and endpoint_id = $2",
+                )
+                .bind(merchant.hex())
+                .bind(id.hex())
+                .execute(&mut *c)
+                .await?;
+                Ok((true, r.rows_affected() > 0))
+            })
+        })
+        .await
+    }
+
+    async fn claim_due_deliveries(
+        &self,
+        now: OffsetDateTime,
+        owner: &str,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> StoreResult<Vec<DeliveryJob>> {
+        let owner = owner.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                let seqs: Vec<i64> = sqlx::query_scalar(
+                    "update delivery set lease_owner = $2, lease_until = $3 where seq in ( \
+                       select d.seq from delivery d where d.status = 'PENDING' \
+                       and d.next_attempt_at <= $1 \
+                       and (d.lease_until is null or d.lease_until < $1) \
+                       and not exists (select 1 from delivery e where e.transaction_id = d.transaction_id \
+                         and e.url = d.url and e.seq < d.seq and e.status = 'PENDING') \
+                       order by d.next_attempt_at, d.seq limit $4) returning seq",
+                )
+                .bind(to_ms(now))
+                .bind(&owner)
+                .bind(to_ms(lease_until))
+                .bind(limit)
+                .fetch_all(&mut *c)
+                .await?;
+                let mut jobs = Vec::with_capacity(seqs.len());
+                for seq in seqs {
+                    let row = sqlx::query(&format!(
+                        "select {DELIVERY_COLUMNS}, e.body from delivery d \
+                         join event e on e.event_id = d.event_id where d.seq = $1"
+                    ))
+                    .bind(seq)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    jobs.push(DeliveryJob {
+                        delivery: delivery_from_row(&row)?,
+                        body: row.try_get("body")?,
+                    });
+                }
+                Ok((true, jobs))
+            })
+        })
+        .await
+    }
+
+    async fn finish_attempt(
+        &self,
+        id: DeliveryId,
+        attempt: &AttemptRecord,
+        status: &str,
+        next_attempt_at: Option<OffsetDateTime>,
+    ) -> StoreResult<()> {
+        let (a, status) = (attempt.clone(), status.to_string());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "insert into delivery_attempt (delivery_id, attempt, at, http_status, \
+                     latency_ms, error, response_snippet) values ($1, $2, $3, $4, $5, $6, $7) \
+                     on conflict (delivery_id, attempt) do nothing",
+                )
+                .bind(id.hex())
+                .bind(a.attempt)
+                .bind(to_ms(a.at))
+                .bind(a.http_status)
+                .bind(a.latency_ms)
+                .bind(&a.error)
+                .bind(&a.response_snippet)
+                .execute(&mut *c)
+                .await?;
+                sqlx::query(
+                    "update delivery set status = $2, attempt_count = max(attempt_count, $3), \
+                     last_attempt_at = $4, next_attempt_at = $5, lease_owner = null, \
+                     lease_until = null where delivery_id = $1",
+                )
+                .bind(id.hex())
+                .bind(&status)
+                .bind(a.attempt)
+                .bind(to_ms(a.at))
+                .bind(next_attempt_at.map(to_ms))
+                .execute(&mut *c)
+                .await?;
+                Ok((true, ()))
+            })
+        })
+        .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        after: Option<(OffsetDateTime, DeliveryId)>,
+        limit: i64,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        let (after_ms, after_id) = match after {
+            Some((t, id)) => (Some(to_ms(t)), Some(id.hex())),
+            None => (None, None),
+        };
+        sqlx::query(&format!(
+            "select {DELIVERY_COLUMNS} from delivery d where \
+             ($1 is null or d.merchant_id = $1) and ($2 is null or d.status = $2) \
+             and ($3 is null or d.transaction_id = $3) and ($4 is null or d.event_id = $4) \
+             and ($5 is null or d.endpoint_id = $5) \
+             and ($6 is null or d.created_at < $6 or (d.created_at = $6 and d.delivery_id < $7)) \
+             order by d.created_at desc, d.delivery_id desc limit $8"
+        ))
+        .bind(filter.merchant_id.map(|m| m.hex()))
+        .bind(&filter.status)
+        .bind(&filter.transaction_id)
+        .bind(filter.event_id.map(|e| e.hex()))
+        .bind(filter.endpoint_id.map(|e| e.hex()))
+        .bind(after_ms)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(delivery_from_row)
+        .collect()
+    }
+
+    async fn get_delivery(
+        &self,
+        id: DeliveryId,
+    ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>> {
+        let Some(row) = sqlx::query(&format!(
+            "select {DELIVERY_COLUMNS} from delivery d where d.delivery_id = $1"
+        ))
+        .bind(id.hex())
+        .fetch_optional(&self.reader)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let d = delivery_from_row(&row)?;
+        let attempts =
+            sqlx::query("select * from delivery_attempt where delivery_id = $1 order by attempt")
+                .bind(id.hex())
+                .fetch_all(&self.reader)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(AttemptRecord {
+                        attempt: r.try_get("attempt")?,
+                        at: from_ms(r.try_get("at")?),
+                        http_status: r.try_get("http_status")?,
+                        latency_ms: r.try_get("latency_ms")?,
+                        error: r.try_get("error")?,
+                        response_snippet: r.try_get("response_snippet")?,
+                    })
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Some((d, attempts)))
+    }
+
+    async fn redeliver(
+        &self,
+        id: DeliveryId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<DeliveryRecord>> {
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "update delivery set status = 'PENDING', next_attempt_at = $2, \
+                     window_start = $2, retry_from = attempt_count, lease_owner = null, \
+                     lease_until = null where delivery_id = $1",
+                )
+                .bind(id.hex())
+                .bind(to_ms(now))
+                .execute(&mut *c)
+                .await?;
+                let row = sqlx::query(&format!(
+                    "select {DELIVERY_COLUMNS} from delivery d where d.delivery_id = $1"
+                ))
+                .bind(id.hex())
+                .fetch_optional(&mut *c)
+                .await?;
+                Ok((true, row.map(|r| delivery_from_row(&r)).transpose()?))
+            })
+        })
+        .await
+    }
+
+    async fn pending_deliveries(&self) -> StoreResult<i64> {
+        Ok(
+            sqlx::query_scalar("select count(*) from delivery where status = 'PENDING'")
+                .fetch_one(&self.reader)
+                .await?,
+        )
     }
 }
 

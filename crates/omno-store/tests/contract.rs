@@ -115,6 +115,7 @@ fn meta(fp: &str, idem: Option<&str>) -> CreateMeta {
                 body: format!("{{\"fp\":\"{fp}\"}}"),
             },
             created_at: t0(),
+            not_before: t0() - Duration::days(1),
         }),
         idem_not_before: t0() - Duration::days(1),
     }

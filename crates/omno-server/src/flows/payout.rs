@@ -66,6 +66,7 @@ async fn idem_precheck(
 }
 
 fn idem_write(
+    state: &AppState,
     scope: &str,
     key: Option<&str>,
     fingerprint: &str,
@@ -81,20 +82,35 @@ fn idem_write(
             body: body.to_string(),
         },
         created_at: now,
+        not_before: idem_not_before(state, now),
     })
 }
 
-/// The outbox event announcing the payout's current status.
-pub fn status_event(p: &Payout, now: OffsetDateTime) -> Result<NewEvent, ApiError> {
+/// The outbox event announcing the payout's current status, with its delivery targets.
+pub async fn status_event(
+    state: &AppState,
+    p: &Payout,
+    now: OffsetDateTime,
+) -> Result<NewEvent, ApiError> {
+    let event_type = "PAYOUT_STATUS_CHANGED";
+    let targets = crate::webhooks::targets(
+        state,
+        p.merchant_id,
+        event_type,
+        p.status.as_str(),
+        p.webhook_url.as_deref(),
+    )
+    .await?;
     Ok(NewEvent {
         id: EventId(Uuid::now_v7()),
         merchant_id: p.merchant_id,
         kind: "PAYOUT",
         transaction_id: p.id.hex(),
-        event_type: "PAYOUT_STATUS_CHANGED",
+        event_type,
         status: p.status.as_str().to_string(),
         body: to_json(&TransactionView::from(p))?,
         created_at: now,
+        targets,
     })
 }
 
@@ -132,6 +148,8 @@ pub async fn create(
         now.date(),
         s.webhooks.allow_loopback,
         s.webhooks.allow_private,
+        // Routers are configured through the admin API; this version has none to name.
+        |_| false,
     );
     let input = match parsed {
         Ok(i) => {
@@ -146,10 +164,6 @@ pub async fn create(
         }
         Err(e) => return Err(e),
     };
-    if input.router_id.is_some() {
-        // Routers are configured through the admin API; this version has none to name.
-        return Err(ApiError::field("routerId", "unknown router"));
-    }
     let scope = scope(merchant);
     let order_fp = canonical_fingerprint("", &input.canon);
     let idem_fp = canonical_fingerprint("POST /public/payout\n", &input.canon);
@@ -259,10 +273,10 @@ pub async fn create(
     let meta = CreateMeta {
         order_fingerprint: order_fp,
         response: response.clone(),
-        idem: idem_write(&scope, idem_key.as_deref(), &idem_fp, &response, now),
+        idem: idem_write(state, &scope, idem_key.as_deref(), &idem_fp, &response, now),
         idem_not_before: idem_not_before(state, now),
     };
-    let event = status_event(&p, now)?;
+    let event = status_event(state, &p, now).await?;
     match state.store.create_payout(&p, &meta, &[event]).await? {
         CreateOutcome::Created => {
             if p.dispatch == Dispatch::Queued {
@@ -309,7 +323,7 @@ async fn expire_if_due(
         Some("Confirmation window expired".into()),
         now,
     )?;
-    let event = status_event(&next, now)?;
+    let event = status_event(state, &next, now).await?;
     state
         .store
         .save_payout(PayoutWrite {
@@ -373,7 +387,7 @@ pub async fn decide(
             Verdict::Reject => p.decide_reject(),
         }
         .map_err(|e| ApiError::InvalidState(e.to_string()))?;
-        let idem = idem_write(&scope, key, &fp, &body, now);
+        let idem = idem_write(state, &scope, key, &fp, &body, now);
         let target = match decision {
             Decision::Unchanged => {
                 if let Some(idem) = &idem
@@ -416,7 +430,7 @@ pub async fn decide(
                 )?;
             }
         }
-        let event = status_event(&next, now)?;
+        let event = status_event(state, &next, now).await?;
         let outcome = state
             .store
             .save_payout(PayoutWrite {
@@ -506,7 +520,8 @@ pub async fn record_destination(
         }
         next.updated_at = now;
         let body = response(&next, now)?;
-        let idem_w = idem.and_then(|(scope, key, fp)| idem_write(scope, Some(key), fp, &body, now));
+        let idem_w =
+            idem.and_then(|(scope, key, fp)| idem_write(state, scope, Some(key), fp, &body, now));
         let outcome = state
             .store
             .save_payout(PayoutWrite {
@@ -629,7 +644,7 @@ async fn save_worker(
     release: bool,
 ) -> Result<bool, ApiError> {
     let events = if announce {
-        vec![status_event(next, next.updated_at)?]
+        vec![status_event(state, next, next.updated_at).await?]
     } else {
         vec![]
     };

@@ -18,7 +18,8 @@ use crate::flows::merchant::{self, NewMerchant};
 use crate::reply::{Body, Reply, idempotency_key, to_json};
 use crate::state::AppState;
 use crate::wire::ErrorEnvelope;
-use crate::wire::parse::Obj;
+use crate::wire::parse::{Obj, canonical_fingerprint};
+use omno_store::{IdemCheck, IdemWrite, StoredResponse};
 
 /// The admin routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -101,7 +102,9 @@ fn origin_ok(s: &str) -> bool {
     host_ok && port_ok
 }
 
-fn parse_new_merchant(body: &[u8]) -> Result<NewMerchant, ApiError> {
+fn parse_new_merchant(
+    body: &[u8],
+) -> Result<(NewMerchant, serde_json::Map<String, serde_json::Value>), ApiError> {
     let mut o = Obj::root(body)?;
     let mut errs = FieldErrors::new();
     let name = o.string("name", true, &mut errs).and_then(|s| {
@@ -132,6 +135,13 @@ fn parse_new_merchant(body: &[u8]) -> Result<NewMerchant, ApiError> {
         out
     });
     let origins = string_list(&o, "allowedFrameOrigins", &mut errs).unwrap_or_default();
+    for f in ["enabledCurrencies", "allowedFrameOrigins"] {
+        if let Some(raw) = o.raw_text(f)
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(raw)
+        {
+            o.set_canon(f, v);
+        }
+    }
     for (i, s) in origins.iter().enumerate() {
         if !origin_ok(s) {
             errs.add(
@@ -147,13 +157,14 @@ fn parse_new_merchant(body: &[u8]) -> Result<NewMerchant, ApiError> {
             .filter_map(|c| Currency::parse(c).ok())
             .collect()
     };
-    Ok(NewMerchant {
+    let merchant = NewMerchant {
         name: name.unwrap_or_default(),
         mode: mode.unwrap_or_else(|| "test".into()),
         enabled_currencies: currencies.unwrap_or_else(default_currencies),
         payout_confirmation_required: confirmation,
         allowed_frame_origins: origins,
-    })
+    };
+    Ok((merchant, o.into_canon()))
 }
 
 /// A list of strings (absent = `None`).
@@ -179,18 +190,64 @@ async fn create_merchant(
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
     let mut idem_errs = FieldErrors::new();
-    let _key = idempotency_key(&headers, &mut idem_errs);
-    let new = parse_new_merchant(&body)?;
-    idem_errs.into_result().map_err(ApiError::Validation)?;
+    let key = idempotency_key(&headers, &mut idem_errs);
+    let (new, canon) = match parse_new_merchant(&body) {
+        Ok(v) => {
+            idem_errs.into_result().map_err(ApiError::Validation)?;
+            v
+        }
+        Err(ApiError::Validation(mut errs)) => {
+            for e in idem_errs.iter() {
+                errs.add(e.field, e.message);
+            }
+            return Err(ApiError::Validation(errs));
+        }
+        Err(e) => return Err(e),
+    };
     let now = trunc_ms(state.clock.now());
+    let not_before =
+        now - time::Duration::seconds(state.settings.idempotency.retention_secs as i64);
+    let fp = canonical_fingerprint("POST /admin/merchants\n", &canon);
+    if let Some(k) = &key {
+        match state
+            .store
+            .check_idempotency("admin", k, &fp, not_before)
+            .await?
+        {
+            IdemCheck::Fresh => {}
+            IdemCheck::Replay(r) => return Ok(Reply::replay(r.status, r.body)),
+            IdemCheck::Mismatch => return Err(ApiError::IdempotencyKeyReused),
+        }
+    }
     let creds = merchant::create(&*state.store, &state.keys, new, false, now).await?;
-    let mut r = Reply::ok(to_json(&CreatedMerchant {
+    let body = to_json(&CreatedMerchant {
         merchant_id: creds.merchant_id.hex(),
         api_key: creds.api_key,
         client_id: creds.client_id.hex(),
         client_secret: creds.client_secret,
         webhook_secret: creds.webhook_secret,
-    })?);
+    })?;
+    if let Some(k) = key {
+        // Admin-only path: the replay record follows the merchant rows (not one transaction).
+        state
+            .store
+            .put_idempotency(
+                &IdemWrite {
+                    scope: "admin".into(),
+                    key: k,
+                    fingerprint: fp,
+                    response: StoredResponse {
+                        status: 201,
+                        body: body.clone(),
+                    },
+                    created_at: now,
+                    not_before,
+                },
+                not_before,
+            )
+            .await?;
+    }
+    let mut r = Reply::ok(body);
     r.status = StatusCode::CREATED;
     Ok(r)
 }

@@ -1,6 +1,7 @@
 //! HTTP routes; each resource module owns its routes and their OpenAPI annotations.
 
 pub mod admin;
+pub mod admin_webhooks;
 pub mod oauth;
 pub mod ops;
 pub mod payout;

@@ -282,6 +282,7 @@ pub fn create_payout(
     today: time::Date,
     allow_loopback: bool,
     allow_private: bool,
+    router_known: impl Fn(&str) -> bool,
 ) -> Result<CreatePayoutInput, crate::error::ApiError> {
     let mut o = Obj::root(body)?;
     let mut errs = FieldErrors::new();
@@ -295,6 +296,11 @@ pub fn create_payout(
     let kyc_verified = o.boolean("kycVerified", true, &mut errs);
     let customer = customer(&mut o, &mut errs, today);
     let router_id = o.string("routerId", false, &mut errs);
+    if let Some(r) = &router_id
+        && !router_known(r)
+    {
+        errs.add("routerId", "unknown router");
+    }
     let previous_transaction_count = o.integer(
         "previousTransactionCount",
         false,

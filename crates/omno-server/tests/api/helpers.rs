@@ -43,7 +43,10 @@ impl TestApp {
     }
 
     /// Starts a server on an existing database file (restart tests).
-    pub(crate) async fn start_on(path: &std::path::Path, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    pub(crate) async fn start_on(
+        path: &std::path::Path,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> TestApp {
         let url = format!("sqlite://{}", path.display());
         let mut settings = Settings::for_tests(&url);
         settings.admin.token = Some(ADMIN_TOKEN.into());
@@ -116,7 +119,11 @@ impl TestApp {
     }
 
     pub(crate) async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.req(Method::POST, path).json(body).send().await.unwrap()
+        self.req(Method::POST, path)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub(crate) async fn create_payout(&self, body: &Value) -> Response {
@@ -125,7 +132,9 @@ impl TestApp {
 
     /// Creates a payout and returns its id (asserting 200).
     pub(crate) async fn new_payout(&self, order_id: &str, value: f64) -> String {
-        let r = self.create_payout(&payout_body(order_id, value, "EUR")).await;
+        let r = self
+            .create_payout(&payout_body(order_id, value, "EUR"))
+            .await;
         assert_eq!(r.status(), 200);
         let v: Value = r.json().await.unwrap();
         v["payoutId"].as_str().unwrap().to_string()
@@ -165,7 +174,11 @@ impl TestApp {
             .into_iter()
             .map(|e| {
                 let body: Value = serde_json::from_str(&e.body).unwrap();
-                assert_eq!(body["status"], e.status.as_str(), "event body matches its status");
+                assert_eq!(
+                    body["status"],
+                    e.status.as_str(),
+                    "event body matches its status"
+                );
                 assert_eq!(e.event_type, "PAYOUT_STATUS_CHANGED");
                 e.status
             })
@@ -245,4 +258,109 @@ pub(crate) fn fields(v: &Value) -> Vec<String> {
         .iter()
         .map(|e| e["field"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// One request received by a [`Receiver`].
+#[derive(Debug, Clone)]
+pub(crate) struct Received {
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: String,
+}
+
+/// A local webhook receiver: records every request and answers with the next scripted status
+/// (200 once the script is exhausted).
+#[derive(Clone)]
+pub(crate) struct Receiver {
+    pub(crate) url: String,
+    pub(crate) got: Arc<std::sync::Mutex<Vec<Received>>>,
+    script: Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>,
+}
+
+impl Receiver {
+    pub(crate) async fn start(script: &[u16]) -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(listener, script)
+    }
+
+    pub(crate) fn start_on(listener: tokio::net::TcpListener, script: &[u16]) -> Receiver {
+        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let script = Arc::new(std::sync::Mutex::new(
+            script
+                .iter()
+                .copied()
+                .collect::<std::collections::VecDeque<u16>>(),
+        ));
+        let (g, s) = (got.clone(), script.clone());
+        let app = axum::Router::new().route(
+            "/hooks",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let (g, s) = (g.clone(), s.clone());
+                async move {
+                    let code = s.lock().unwrap().pop_front().unwrap_or(200);
+                    let mut h = reqwest::header::HeaderMap::new();
+                    for (k, v) in &headers {
+                        h.insert(
+                            reqwest::header::HeaderName::from_bytes(k.as_str().as_bytes()).unwrap(),
+                            reqwest::header::HeaderValue::from_bytes(v.as_bytes()).unwrap(),
+                        );
+                    }
+                    g.lock().unwrap().push(Received { headers: h, body });
+                    (
+                        axum::http::StatusCode::from_u16(code).unwrap(),
+                        if code == 200 {
+                            "OK"
+                        } else {
+                            "upstream unavailable"
+                        },
+                    )
+                }
+            }),
+        );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver { url, got, script }
+    }
+
+    pub(crate) fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    pub(crate) fn set_script(&self, script: &[u16]) {
+        *self.script.lock().unwrap() = script.iter().copied().collect();
+    }
+}
+
+impl Received {
+    pub(crate) fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+}
+
+/// Verifies `X-Omno-Signature` the way a merchant would (§12.3).
+pub(crate) fn verify_signature(secret: &str, header: &str, body: &str) -> bool {
+    use hmac::Mac;
+    let mut t = None;
+    let mut v1 = None;
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", x)) => t = Some(x.to_string()),
+            Some(("v1", x)) => v1 = Some(x.to_string()),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(v1)) = (t, v1) else {
+        return false;
+    };
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    hex::encode(mac.finalize().into_bytes()) == v1
 }

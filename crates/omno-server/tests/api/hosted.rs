@@ -31,7 +31,10 @@ async fn card_page_records_a_masked_destination() {
     assert_eq!(r.status(), 200);
     let h = r.headers().clone();
     let csp = h.get("content-security-policy").unwrap().to_str().unwrap();
-    assert!(csp.contains("frame-ancestors http://127.0.0.1:* http://localhost:*"), "{csp}");
+    assert!(
+        csp.contains("frame-ancestors http://127.0.0.1:* http://localhost:*"),
+        "{csp}"
+    );
     assert!(csp.contains("default-src 'none'"));
     assert_eq!(h.get("referrer-policy").unwrap(), "no-referrer");
     assert_eq!(h.get("x-content-type-options").unwrap(), "nosniff");
@@ -44,7 +47,10 @@ async fn card_page_records_a_masked_destination() {
     // Invalid card: the form re-renders with 400.
     let r = client
         .post(&card_url)
-        .form(&[("cardNumber", "4111111111111112"), ("cardholderName", "Anna Keller")])
+        .form(&[
+            ("cardNumber", "4111111111111112"),
+            ("cardholderName", "Anna Keller"),
+        ])
         .send()
         .await
         .unwrap();
@@ -63,8 +69,17 @@ async fn card_page_records_a_masked_destination() {
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
-    let location = r.headers().get("location").unwrap().to_str().unwrap().to_string();
-    assert!(location.contains(&format!("/hpp/payout/{id}/status?token=")), "{location}");
+    let location = r
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        location.contains(&format!("/hpp/payout/{id}/status?token=")),
+        "{location}"
+    );
 
     let p = app.get_payout(&id).await;
     assert_eq!(p["cardMask"], "411111******1111");
@@ -79,7 +94,14 @@ async fn card_page_records_a_masked_destination() {
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("WAITING_FOR_CONFIRMATION"));
     let json_url = location.replace("/status?", "/status.json?");
-    let s: Value = client.get(&json_url).send().await.unwrap().json().await.unwrap();
+    let s: Value = client
+        .get(&json_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(s["id"], id.as_str());
     assert_eq!(s["status"], "WAITING_FOR_CONFIRMATION");
     assert_eq!(s["amount"], 50);
@@ -119,7 +141,10 @@ async fn apm_page_records_a_bank_destination() {
     assert_eq!(client.get(&apm_url).send().await.unwrap().status(), 200);
     let r = client
         .post(&apm_url)
-        .form(&[("method", "BANK_TRANSFER"), ("iban", "DE00370400440532013000")])
+        .form(&[
+            ("method", "BANK_TRANSFER"),
+            ("iban", "DE00370400440532013000"),
+        ])
         .send()
         .await
         .unwrap();

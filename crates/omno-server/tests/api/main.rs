@@ -9,3 +9,4 @@ mod payout;
 mod payout_errors;
 mod payout_worker;
 mod races;
+mod webhooks;

@@ -59,7 +59,12 @@ async fn create_confirm_and_process_a_payout() {
         .collect();
     assert_eq!(
         statuses,
-        ["CREATED", "WAITING_FOR_CONFIRMATION", "PENDING", "PROCESSED"]
+        [
+            "CREATED",
+            "WAITING_FOR_CONFIRMATION",
+            "PENDING",
+            "PROCESSED"
+        ]
     );
     assert_eq!(p["statusHistory"][2]["reason"], "Confirmed by merchant");
 
@@ -74,15 +79,42 @@ async fn every_field_of_the_transaction_object_is_present() {
     let id = app.new_payout("wd-fields", 10.0).await;
     let p = app.get_payout(&id).await;
     for f in [
-        "id", "amount", "merchantId", "customerId", "orderId", "currency", "status",
-        "initialAmount", "initialCurrency", "routerId", "cardId", "cardMask", "cardBrand",
-        "cardHash", "predictedPspId", "processorPspId", "pspTransactionId",
-        "previousTransactionCount", "statusReason", "metadata", "transactionType", "kycVerified",
-        "customer", "returnUrls", "createdAt", "updatedAt", "statusHistory",
+        "id",
+        "amount",
+        "merchantId",
+        "customerId",
+        "orderId",
+        "currency",
+        "status",
+        "initialAmount",
+        "initialCurrency",
+        "routerId",
+        "cardId",
+        "cardMask",
+        "cardBrand",
+        "cardHash",
+        "predictedPspId",
+        "processorPspId",
+        "pspTransactionId",
+        "previousTransactionCount",
+        "statusReason",
+        "metadata",
+        "transactionType",
+        "kycVerified",
+        "customer",
+        "returnUrls",
+        "createdAt",
+        "updatedAt",
+        "statusHistory",
     ] {
         assert!(p.get(f).is_some(), "missing {f}");
     }
-    for f in ["ipAddress", "userAgent", "paymentMethod", "cashierSessionId"] {
+    for f in [
+        "ipAddress",
+        "userAgent",
+        "paymentMethod",
+        "cashierSessionId",
+    ] {
         assert!(p["metadata"].get(f).is_some(), "missing metadata.{f}");
     }
     // Whole amounts are written as integers.
@@ -188,7 +220,9 @@ async fn merchant_without_confirmation_dispatches_at_once() {
     m.payout_confirmation_required = false;
     app.state.store.update_merchant(&m).await.unwrap();
 
-    let r = app.create_payout(&payout_body("wd-auto", 40.0, "EUR")).await;
+    let r = app
+        .create_payout(&payout_body("wd-auto", 40.0, "EUR"))
+        .await;
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["status"], "PENDING");
     let id = v["payoutId"].as_str().unwrap();

@@ -49,7 +49,10 @@ async fn a_psp_timeout_stays_pending_and_is_resolved_by_sync() {
         json!({"reason": "PSP did not answer; status sync scheduled", "detailedStatus": "PSP_TIMEOUT", "status": "PENDING"})
     );
     // No event for a timeout that leaves the status PENDING.
-    assert_eq!(app.store_events(&id).await, ["WAITING_FOR_CONFIRMATION", "PENDING"]);
+    assert_eq!(
+        app.store_events(&id).await,
+        ["WAITING_FOR_CONFIRMATION", "PENDING"]
+    );
 
     // Queries 1..4 answer "not executed": still pending.
     for _ in 0..4 {
@@ -98,7 +101,10 @@ async fn unconfirmed_payouts_expire_after_the_window() {
     let p = app.get_payout(&id).await;
     assert_eq!(p["status"], "REJECTED");
     assert_eq!(p["statusReason"]["detailedStatus"], "EXPIRED");
-    assert_eq!(app.store_events(&id).await, ["WAITING_FOR_CONFIRMATION", "REJECTED"]);
+    assert_eq!(
+        app.store_events(&id).await,
+        ["WAITING_FOR_CONFIRMATION", "REJECTED"]
+    );
     assert_eq!(app.confirm(&id).await.status(), 409);
     assert_eq!(app.reject(&id).await.status(), 200);
 }
@@ -111,7 +117,13 @@ async fn an_interrupted_submission_is_synced_never_resubmitted() {
     let id = confirmed(&app, "wd-crash", 33.0).await;
     // Simulate a crash after the submission marker committed, before the PSP answered.
     let pid = PayoutId::parse(&id).unwrap();
-    let mut p = app.state.store.get_payout(None, pid).await.unwrap().unwrap();
+    let mut p = app
+        .state
+        .store
+        .get_payout(None, pid)
+        .await
+        .unwrap()
+        .unwrap();
     let version = p.version;
     p.dispatch = Dispatch::Submitted;
     p.submitted_at = Some(p.updated_at);

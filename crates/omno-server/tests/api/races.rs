@@ -13,7 +13,10 @@ async fn confirm_and_reject_never_both_win() {
     let app = TestApp::spawn().await;
     let mut ids = Vec::new();
     for i in 0..40 {
-        ids.push(app.new_payout(&format!("wd-race-{i}"), 10.0 + f64::from(i)).await);
+        ids.push(
+            app.new_payout(&format!("wd-race-{i}"), 10.0 + f64::from(i))
+                .await,
+        );
     }
     let mut tasks = Vec::new();
     for id in &ids {
@@ -50,7 +53,10 @@ async fn concurrent_duplicates_create_one_payout() {
             let r = req.send().await.unwrap();
             let status = r.status().as_u16();
             let v: Value = r.json().await.unwrap();
-            (status, v["payoutId"].as_str().unwrap_or_default().to_string())
+            (
+                status,
+                v["payoutId"].as_str().unwrap_or_default().to_string(),
+            )
         });
     }
     let results = futures_join_all(tasks).await;
