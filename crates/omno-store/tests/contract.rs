@@ -131,6 +131,10 @@ fn event(p: &Payout) -> NewEvent {
         status: p.status.as_str().into(),
         body: "{}".into(),
         created_at: t0(),
+        targets: vec![omno_store::DeliveryTarget {
+            endpoint_id: None,
+            url: "http://127.0.0.1:9/h".into(),
+        }],
     }
 }
 
