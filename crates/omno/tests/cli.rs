@@ -9,6 +9,12 @@ use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_omno");
 
+/// An HTTP client (reqwest is built without a default TLS provider; install omno's).
+fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 struct Demo {
     child: Child,
     line: String,
@@ -92,7 +98,7 @@ async fn demo_prints_one_line_and_serves_the_payout_flow() {
     assert!(c["adminToken"].as_str().unwrap().starts_with("adm_"));
     assert!(c["webhookSecret"].as_str().unwrap().starts_with("whsec_"));
 
-    let http = reqwest::Client::new();
+    let http = http_client();
     let r = http.get(format!("{base}/health")).send().await.unwrap();
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"status": "ok"}));
     let r = http.get(format!("{base}/ready")).send().await.unwrap();
@@ -241,4 +247,126 @@ fn address_in_use_exits_1() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+}
+
+fn start_demo_with(db: &std::path::Path, extra: &[&str]) -> Demo {
+    let mut child = Command::new(BIN)
+        .args(["demo", "--bind", "127.0.0.1:0", "--sim-delay-ms", "0"])
+        .args(extra)
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", db.display()))
+        .env("OMNO__LOG__LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let creds: Value = serde_json::from_str(&line).unwrap();
+    Demo { child, line, creds }
+}
+
+/// The server is killed with SIGKILL after the status changes committed but before any webhook
+/// could be delivered (the receiver is down); after a restart every event arrives, once each.
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_events_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.db");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let hook = format!("http://127.0.0.1:{port}/hooks");
+    let mut demo = start_demo_with(&db, &["--webhook-retry-base-ms", "200"]);
+    let c = demo.creds.clone();
+    let base = c["baseUrl"].as_str().unwrap().to_string();
+    let key = c["apiKey"].as_str().unwrap().to_string();
+    let http = http_client();
+    let mut body = payout_body("crash-1");
+    body["webhook"] = json!({"url": hook});
+    let r = http
+        .post(format!("{base}/public/payout"))
+        .header("Authorization", &key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let id = r.json::<Value>().await.unwrap()["payoutId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    http.put(format!("{base}/public/payout/{id}/confirm"))
+        .header("Authorization", &key)
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let p: Value = http
+            .get(format!("{base}/public/payout/{id}"))
+            .header("Authorization", &key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if p["status"] == "PROCESSED" {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    demo.child.kill().unwrap(); // SIGKILL
+    demo.child.wait().unwrap();
+
+    // The receiver comes up on the target port; the server restarts on the same database.
+    let got: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>> = Default::default();
+    let g = got.clone();
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let g = g.clone();
+            async move {
+                let event = headers
+                    .get("x-omno-event-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let status = serde_json::from_str::<Value>(&body).unwrap()["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                g.lock().unwrap().push((event, status));
+                "OK"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let again = start_demo_with(&db, &["--webhook-retry-base-ms", "200"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.lock().unwrap().len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "events not delivered: {:?}",
+            got.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = got.lock().unwrap().clone();
+    let statuses: Vec<&str> = got.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(
+        statuses,
+        ["WAITING_FOR_CONFIRMATION", "PENDING", "PROCESSED"]
+    );
+    let ids: std::collections::HashSet<&str> = got.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(ids.len(), 3, "each event delivered once: {got:?}");
+    stop(again);
 }

@@ -422,3 +422,42 @@ async fn a_loopback_target_is_refused_at_delivery_when_not_allowed() {
     strict.shutdown().await;
     drop(dir);
 }
+
+#[tokio::test]
+async fn the_documented_verifiers_accept_real_deliveries() {
+    let app = TestApp::spawn().await;
+    let rx = Receiver::start(&[]).await;
+    app.create_payout(&with_hook("wh-doc", 49.0, &rx.url)).await;
+    app.run_pending_jobs().await;
+    let got = rx.received();
+    let delivery = got.first().expect("a delivery");
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/webhooks");
+    let run = |program: &str, script: &str, secret: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(program)
+            .arg(docs.join(script))
+            .arg(secret)
+            .arg(delivery.header("x-omno-signature"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program} must be installed: {e}"));
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(delivery.body.as_bytes())
+            .unwrap();
+        child.wait().unwrap().success()
+    };
+    for (program, script) in [("python3", "verify.py"), ("node", "verify.js")] {
+        assert!(
+            run(program, script, &app.creds.webhook_secret),
+            "{script} accepts"
+        );
+        assert!(
+            !run(program, script, "whsec_00000000000000000000000000000000"),
+            "{script} rejects a wrong secret"
+        );
+    }
+}
