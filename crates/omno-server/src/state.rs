@@ -26,8 +26,10 @@ pub struct AppState {
     pub connectors: Connectors,
     /// Origin of hosted URLs (no trailing slash).
     pub public_base_url: Arc<str>,
-    /// Wakes the payout worker when work is committed.
-    pub wake: Arc<Notify>,
+    /// Wakes the payout worker when PSP work is committed.
+    pub wake_payouts: Arc<Notify>,
+    /// Wakes the webhook worker when events are committed.
+    pub wake_deliveries: Arc<Notify>,
     /// Identifies this process in worker leases.
     pub node_id: Arc<str>,
     /// Set when shutdown starts (`/ready` turns 503).
@@ -38,6 +40,16 @@ impl AppState {
     /// Whether graceful shutdown has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Tells the workers that a commit created work: PSP work (`payouts`) and/or events.
+    pub fn committed(&self, payouts: bool, events: bool) {
+        if payouts {
+            self.wake_payouts.notify_one();
+        }
+        if events {
+            self.wake_deliveries.notify_one();
+        }
     }
 
     /// Absolute URL of a path under the public origin.

@@ -265,7 +265,7 @@ async fn deliver(state: &AppState, job: DeliveryJob) -> Result<(), ApiError> {
         .await?;
     if status != "PENDING" {
         // The next event of this (transaction, target) may now go.
-        state.wake.notify_one();
+        state.committed(false, true);
     }
     Ok(())
 }

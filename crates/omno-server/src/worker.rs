@@ -1,29 +1,62 @@
-//! The background worker: runs due payout work (PSP hand-off, status sync, expiry) and webhook
-//! deliveries whenever it
-//! is woken by a committed change, and at least every `workers.poll_interval_ms`.
+//! The background workers: one loop runs due payout work (PSP hand-off, status sync, expiry),
+//! another delivers webhooks, so a slow webhook receiver never delays a payout. Each is woken by
+//! committed work and polls at least every `workers.poll_interval_ms`.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::ApiError;
 use crate::flows::payout;
 use crate::state::AppState;
 use crate::webhooks;
 
-/// Runs until `stop` is cancelled; the current pass finishes first.
-pub async fn run(state: AppState, stop: CancellationToken) {
+async fn run_loop<F, Fut>(state: AppState, wake: Arc<Notify>, stop: CancellationToken, pass: F)
+where
+    F: Fn(AppState) -> Fut,
+    Fut: Future<Output = Result<usize, ApiError>>,
+{
     let poll = Duration::from_millis(state.settings.workers.poll_interval_ms.max(1));
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
-            _ = state.wake.notified() => {}
+            _ = wake.notified() => {}
             _ = tokio::time::sleep(poll) => {}
         }
-        run_pending(&state).await;
+        loop {
+            match pass(state.clone()).await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = ?e, "worker pass failed");
+                    break;
+                }
+            }
+        }
     }
 }
 
-/// Runs passes until nothing is due (tests call this to drive the worker without sleeping).
+/// Runs both worker loops until `stop` is cancelled; current passes finish first.
+pub async fn run(state: AppState, stop: CancellationToken) {
+    let payouts = run_loop(
+        state.clone(),
+        state.wake_payouts.clone(),
+        stop.clone(),
+        |s| async move { payout::run_due(&s).await },
+    );
+    let deliveries = run_loop(
+        state.clone(),
+        state.wake_deliveries.clone(),
+        stop,
+        |s| async move { webhooks::run_due(&s).await },
+    );
+    tokio::join!(payouts, deliveries);
+}
+
+/// Runs passes until nothing is due (tests call this to drive the workers without sleeping).
 pub async fn run_pending(state: &AppState) {
     loop {
         let payouts = payout::run_due(state).await;

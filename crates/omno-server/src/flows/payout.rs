@@ -279,9 +279,7 @@ pub async fn create(
     let event = status_event(state, &p, now).await?;
     match state.store.create_payout(&p, &meta, &[event]).await? {
         CreateOutcome::Created => {
-            if p.dispatch == Dispatch::Queued {
-                state.wake.notify_one();
-            }
+            state.committed(p.dispatch == Dispatch::Queued, true);
             Ok(Reply::ok(response))
         }
         CreateOutcome::IdemReplay(r) => Ok(Reply::replay(r.status, r.body)),
@@ -324,7 +322,7 @@ async fn expire_if_due(
         now,
     )?;
     let event = status_event(state, &next, now).await?;
-    state
+    let out = state
         .store
         .save_payout(PayoutWrite {
             payout: &next,
@@ -335,6 +333,9 @@ async fn expire_if_due(
             release_lease_of: None,
         })
         .await?;
+    if out == SaveOutcome::Saved {
+        state.committed(false, true);
+    }
     Ok(true)
 }
 
@@ -444,9 +445,7 @@ pub async fn decide(
             .await?;
         match outcome {
             SaveOutcome::Saved => {
-                if verdict == Verdict::Confirm {
-                    state.wake.notify_one();
-                }
+                state.committed(verdict == Verdict::Confirm, true);
                 return Ok(Reply::ok(body));
             }
             SaveOutcome::VersionConflict => continue,
@@ -659,7 +658,11 @@ async fn save_worker(
             release_lease_of: release.then_some(&*state.node_id),
         })
         .await?;
-    Ok(out == SaveOutcome::Saved)
+    let saved = out == SaveOutcome::Saved;
+    if saved && announce {
+        state.committed(false, true);
+    }
+    Ok(saved)
 }
 
 fn finish(p: &mut Payout, outcome: Definite, now: OffsetDateTime) -> Result<(), ApiError> {
@@ -806,7 +809,7 @@ async fn dispatch(state: &AppState, p: Payout, now: OffsetDateTime) -> Result<()
             .store
             .release_payout_lease(p.id, &state.node_id)
             .await?;
-        state.wake.notify_one();
+        state.committed(true, false);
         return Ok(());
     }
     let marked = state

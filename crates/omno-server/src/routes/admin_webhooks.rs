@@ -547,7 +547,7 @@ async fn redeliver(
         .redeliver(id, now)
         .await?
         .ok_or(ApiError::NotFound)?;
-    state.wake.notify_one();
+    state.committed(false, true);
     let mut r = Reply::ok(to_json(&delivery_view(&d, None))?);
     r.status = StatusCode::ACCEPTED;
     Ok(r)
