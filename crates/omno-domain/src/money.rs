@@ -82,6 +82,14 @@ impl Currency {
         }
     }
 
+    /// Every active code omno accepts, in code order (`omno mock` allows them all).
+    pub fn all_active() -> Vec<Currency> {
+        ACTIVE_CODES
+            .iter()
+            .filter_map(|c| Currency::parse(c).ok())
+            .collect()
+    }
+
     /// The uppercase alpha-3 code (`"EUR"`).
     pub fn code(&self) -> &str {
         // Only `parse` builds a Currency, from an ASCII table entry.

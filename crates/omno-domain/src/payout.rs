@@ -226,6 +226,10 @@ pub struct Payout {
     pub updated_at: OffsetDateTime,
     /// Every status taken, oldest first.
     pub history: Vec<HistoryEntry>,
+    /// Routing decision detail for the admin view (JSON text, written by the server).
+    pub routing_detail: Option<String>,
+    /// FX conversion detail for the admin view (JSON text, written by the server).
+    pub fx_detail: Option<String>,
     /// Compare-and-set version; bumped by every persisted change.
     pub version: i64,
 }
@@ -408,6 +412,8 @@ mod tests {
             created_at: t,
             updated_at: t,
             history: vec![],
+            routing_detail: None,
+            fx_detail: None,
             version: 1,
         }
     }

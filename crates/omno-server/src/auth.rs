@@ -130,14 +130,20 @@ pub async fn authenticate(
     Ok(merchant)
 }
 
-/// The authenticated merchant of a `/public` request.
+/// The authenticated merchant of a `/public` request, within its rate limit (§1.10).
 pub struct AuthMerchant(pub MerchantRecord);
 
 impl FromRequestParts<AppState> for AuthMerchant {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(state, &parts.headers).await.map(AuthMerchant)
+        let merchant = authenticate(state, &parts.headers).await?;
+        // §1.6 order: authentication → rate limit → body limit (the body is read after this).
+        state
+            .rate_limiter
+            .check(merchant.id)
+            .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
+        Ok(AuthMerchant(merchant))
     }
 }
 

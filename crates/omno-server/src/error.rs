@@ -94,6 +94,10 @@ impl From<omno_store::StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_code();
+        let retry_after = match &self {
+            Self::RateLimited { retry_after_secs } => Some((*retry_after_secs).max(1)),
+            _ => None,
+        };
         let mut cause = None;
         let mut errors = Vec::new();
         let message = match self {
@@ -125,6 +129,10 @@ impl IntoResponse for ApiError {
         if let Some((k, v)) = self_headers(status) {
             res.headers_mut().insert(k, v);
         }
+        if let Some(secs) = retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         res.extensions_mut().insert(ErrorParts {
             code,
             message,
@@ -144,13 +152,9 @@ fn self_headers(status: StatusCode) -> Option<(header::HeaderName, HeaderValue)>
     })
 }
 
-/// Builds a 429 with `Retry-After`.
+/// Builds a 429 with `Retry-After` (integer seconds ≥ 1).
 pub fn rate_limited(retry_after_secs: u64) -> Response {
-    let mut r = ApiError::RateLimited { retry_after_secs }.into_response();
-    if let Ok(v) = HeaderValue::from_str(&retry_after_secs.max(1).to_string()) {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    r
+    ApiError::RateLimited { retry_after_secs }.into_response()
 }
 
 #[derive(Serialize)]

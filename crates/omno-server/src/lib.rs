@@ -5,28 +5,36 @@
 //! - [`config`]: typed [`config::Settings`] (API.md §16).
 //! - [`state`]: [`state::AppState`], shared by handlers, flows and workers.
 //! - [`error`], [`request_id`], [`reply`]: the envelope, `X-Request-Id`, body and reply plumbing.
+//! - [`config_cache`]: in-memory routing configuration, invalidated across nodes.
 //! - [`auth`], [`security`]: credentials, access tokens, vault, page tokens.
+//! - [`rate_limit`]: per-merchant token buckets of `/public/**`.
 //! - [`wire`]: request parsing (every invalid field at once) and response shapes.
 //! - [`flows`]: one code path per state change.
 //! - [`routes`], [`pages`]: the JSON API and the hosted HTML pages.
 //! - [`worker`]: background work (PSP hand-off, status sync, expiry, webhook delivery).
 //! - [`webhooks`]: event targets, signing and the delivery worker.
 //! - [`seed`]: the `omno demo` merchant.
+//! - [`mock`]: `omno mock`, the stateless example server.
 //! - [`openapi`]: the generated OpenAPI document.
+//! - [`telemetry`]: Prometheus metrics and `/metrics`.
 
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod config_cache;
 pub mod error;
 pub mod flows;
+pub mod mock;
 pub mod openapi;
 pub mod pages;
+pub mod rate_limit;
 pub mod reply;
 pub mod request_id;
 pub mod routes;
 pub mod security;
 pub mod seed;
 pub mod state;
+pub mod telemetry;
 pub mod webhooks;
 pub mod wire;
 pub mod worker;
@@ -72,6 +80,9 @@ pub async fn build_state(
         wake_deliveries: Arc::new(Notify::new()),
         node_id: uuid::Uuid::new_v4().simple().to_string().into(),
         shutting_down: Arc::new(AtomicBool::new(false)),
+        config: Arc::new(config_cache::ConfigCache::default()),
+        rate_limiter: Arc::new(rate_limit::RateLimiter::new(&settings.rate_limit)),
+        metrics: settings.metrics.enabled.then(telemetry::install).flatten(),
         settings: Arc::new(settings),
     })
 }
@@ -84,6 +95,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::ops::router())
         .merge(routes::admin::router())
         .merge(routes::admin_webhooks::router())
+        .merge(routes::admin_config::router())
+        .merge(routes::admin_transactions::router())
 }
 
 /// The OpenAPI document served at `/openapi.json` and printed by `omno openapi`.
@@ -110,6 +123,7 @@ pub fn build_router(state: AppState) -> Router {
             }
         }),
     )
+    .route("/metrics", axum::routing::get(telemetry::scrape))
     .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/docs/openapi.json", doc))
     .merge(pages::router())
     .fallback(|| async { error::ApiError::NotFound })

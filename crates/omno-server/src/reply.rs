@@ -3,7 +3,8 @@
 //! stored and replayed byte for byte.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use omno_domain::errors::FieldErrors;
@@ -51,20 +52,43 @@ pub async fn read_limited(req: Request, limit: usize) -> Result<(HeaderMap, Byte
     }
 }
 
+/// Reads a JSON (or absent) body within `limit` bytes: 413 beyond it, 400 `MALFORMED_JSON` for a
+/// non-empty body of another content type.
+pub async fn read_json(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let (headers, bytes) = read_limited(req, limit).await?;
+    if !bytes.is_empty()
+        && let Some(ct) = headers.get(header::CONTENT_TYPE)
+        && !is_json(ct)
+    {
+        return Err(ApiError::MalformedJson(
+            "Content-Type must be application/json".into(),
+        ));
+    }
+    Ok(bytes)
+}
+
 impl FromRequest<AppState> for Body {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let (headers, bytes) = read_limited(req, state.settings.server.body_limit_bytes).await?;
-        if !bytes.is_empty()
-            && let Some(ct) = headers.get(header::CONTENT_TYPE)
-            && !is_json(ct)
-        {
-            return Err(ApiError::MalformedJson(
-                "Content-Type must be application/json".into(),
-            ));
-        }
-        Ok(Body(bytes))
+        read_json(req, state.settings.server.body_limit_bytes)
+            .await
+            .map(Body)
+    }
+}
+
+/// A path parameter as sent. A matched route whose parameter cannot be decoded (an invalid UTF-8
+/// percent-escape) names no object: 404 `NOT_FOUND` (API.md §1.2), never axum's plain-text 400.
+pub struct PathId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|p| PathId(p.0))
+            .map_err(|_| ApiError::NotFound)
     }
 }
 

@@ -1,11 +1,13 @@
 //! `X-Request-Id` (API.md §1.1): echoed when the caller's is 1–128 printable ASCII characters,
 //! otherwise generated (32 hex). Every log line of the request carries it through the span.
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
+
+use crate::telemetry::UNMATCHED_ROUTE;
 
 /// The id of the current request, in request extensions.
 #[derive(Debug, Clone)]
@@ -17,7 +19,11 @@ fn acceptable(v: &str) -> bool {
     (1..=128).contains(&v.len()) && v.bytes().all(|b| (0x20..=0x7e).contains(&b))
 }
 
-/// Middleware: assigns the id, opens the request span, logs the outcome, sets the header.
+/// Middleware: assigns the id, opens the request span, sets the header, and records the
+/// outcome: one info log line (request id, method, route, status, latency) and the HTTP metrics.
+///
+/// Layered with `Router::layer`, it runs after routing, so [`MatchedPath`] names the route
+/// template; requests that matched no route are labelled [`UNMATCHED_ROUTE`] in metrics.
 pub async fn request_id(mut req: Request, next: Next) -> Response {
     let id = req
         .headers()
@@ -28,21 +34,24 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
-    let path = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| req.uri().path().to_string());
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %path);
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched
+        .as_ref()
+        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+    let span = tracing::info_span!("request", request_id = %id);
     let started = std::time::Instant::now();
-    let mut res = next.run(req).instrument(span.clone()).await;
-    span.in_scope(|| {
-        tracing::debug!(
-            status = res.status().as_u16(),
-            latency_ms = started.elapsed().as_millis() as u64,
-            "request finished"
-        );
-    });
+    let mut res = next.run(req).instrument(span).await;
+    let elapsed = started.elapsed();
+    let status = res.status().as_u16();
+    crate::telemetry::http_request(method.as_str(), route, status, elapsed);
+    tracing::info!(
+        request_id = %id,
+        method = %method,
+        route,
+        status,
+        latency_ms = elapsed.as_millis() as u64,
+        "request"
+    );
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HEADER, v);
     }

@@ -1,9 +1,11 @@
 //! The `omno demo` merchant (API.md §15.2): created on the first run, reused afterwards with
 //! freshly issued API key and client secret (the previously printed ones revoked).
 
-use omno_domain::ids::{ClientId, MerchantId, PspAccountId};
+use omno_domain::ids::{ClientId, MerchantId, PspAccountId, RouterId};
 use omno_domain::money::Currency;
 use omno_domain::psp::{Direction, PaymentMethod, PspAccount};
+use omno_domain::router::{Conditions, Router, Rule, Target};
+use omno_store::{FxRateRecord, RouterRecord};
 use uuid::Uuid;
 
 use crate::clock::trunc_ms;
@@ -147,5 +149,99 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoCredentials, ApiError> {
             .insert_psp_account(&account, now + time::Duration::milliseconds(i as i64))
             .await?;
     }
+    seed_routing(state, creds.merchant_id, now).await?;
     Ok(creds)
+}
+
+/// The demo router (default) and FX rates of API.md §15.2. A missing router is recreated (and made
+/// the default if the merchant has none); rates are re-stamped; user objects are kept.
+async fn seed_routing(
+    state: &AppState,
+    merchant: MerchantId,
+    now: time::OffsetDateTime,
+) -> Result<(), ApiError> {
+    let store = &*state.store;
+    let accounts = store.list_psp_accounts(merchant).await?;
+    let id_of = |name: &str| accounts.iter().find(|a| a.name == name).map(|a| a.id);
+    let target = |name: &str| {
+        id_of(name).map(|psp_account_id| Target {
+            psp_account_id,
+            weight: 0,
+        })
+    };
+    let routers = store.list_routers(merchant).await?;
+    let router_id = match routers.iter().find(|r| r.name == "Demo router") {
+        Some(r) => r.id,
+        None => {
+            let rule = |name: &str, conditions: Conditions, targets: &[&str]| Rule {
+                name: name.into(),
+                conditions,
+                targets: targets.iter().filter_map(|t| target(t)).collect(),
+            };
+            let router = Router {
+                id: RouterId(Uuid::now_v7()),
+                merchant_id: merchant,
+                name: "Demo router".into(),
+                rules: vec![
+                    rule(
+                        "USD",
+                        Conditions {
+                            currencies: Some(currencies(&["USD"])),
+                            ..Conditions::default()
+                        },
+                        &["sim-usd", "sim-main"],
+                    ),
+                    rule(
+                        "Payouts",
+                        Conditions {
+                            direction: Some(Direction::Payout),
+                            ..Conditions::default()
+                        },
+                        &["sim-payout", "sim-main"],
+                    ),
+                    rule("Default", Conditions::default(), &["sim-main"]),
+                ],
+                fallback_targets: vec![],
+                created_at: now,
+                updated_at: now,
+            };
+            store
+                .insert_router(&RouterRecord {
+                    id: router.id,
+                    merchant_id: merchant,
+                    name: router.name.clone(),
+                    body: serde_json::to_string(&router).map_err(ApiError::internal)?,
+                    created_at: now,
+                    updated_at: now,
+                })
+                .await?;
+            router.id
+        }
+    };
+    if let Some(mut m) = store.get_merchant(merchant).await?
+        && m.default_router_id.is_none()
+    {
+        m.default_router_id = Some(router_id);
+        m.updated_at = now;
+        store.update_merchant(&m).await?;
+    }
+    for (base, quote, rate) in [
+        ("GEL", "EUR", "0.34"),
+        ("GEL", "USD", "0.37"),
+        ("JPY", "USD", "0.0067"),
+        ("EUR", "USD", "1.08"),
+    ] {
+        store
+            .put_fx_rate(&FxRateRecord {
+                merchant_id: merchant,
+                base: base.into(),
+                quote: quote.into(),
+                rate: rate.into(),
+                markup_bps: 0,
+                source: "demo".into(),
+                updated_at: now,
+            })
+            .await?;
+    }
+    crate::config_cache::changed(&state.config, store, merchant).await
 }

@@ -32,8 +32,14 @@ pub struct AppState {
     pub wake_deliveries: Arc<Notify>,
     /// Identifies this process in worker leases.
     pub node_id: Arc<str>,
+    /// Routing configuration cache (accounts, routers, FX rates).
+    pub config: Arc<crate::config_cache::ConfigCache>,
     /// Set when shutdown starts (`/ready` turns 503).
     pub shutting_down: Arc<AtomicBool>,
+    /// Per-merchant request limiter of `/public/**` (§1.10).
+    pub rate_limiter: Arc<crate::rate_limit::RateLimiter>,
+    /// Renders `/metrics`; `None` when `metrics.enabled` is false (§14).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl AppState {

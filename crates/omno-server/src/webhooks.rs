@@ -242,6 +242,11 @@ async fn deliver(state: &AppState, job: DeliveryJob) -> Result<(), ApiError> {
             ("PENDING", Some(next))
         }
     };
+    crate::telemetry::webhook_delivery(match status {
+        "DELIVERED" => "delivered",
+        "DEAD" => "dead",
+        _ => "retry",
+    });
     tracing::info!(
         delivery_id = %d.id,
         event_id = %d.event_id,

@@ -50,10 +50,19 @@ pub async fn run(state: AppState, stop: CancellationToken) {
     let deliveries = run_loop(
         state.clone(),
         state.wake_deliveries.clone(),
-        stop,
+        stop.clone(),
         |s| async move { webhooks::run_due(&s).await },
     );
-    tokio::join!(payouts, deliveries);
+    let upkeep = async {
+        // Histogram samples accumulate until drained; keep them bounded between scrapes.
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_secs(5)) => crate::telemetry::upkeep(),
+            }
+        }
+    };
+    tokio::join!(payouts, deliveries, upkeep);
 }
 
 /// Runs passes until nothing is due (tests call this to drive the workers without sleeping).

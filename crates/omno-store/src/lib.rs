@@ -271,6 +271,65 @@ pub struct DeliveryJob {
     pub body: String,
 }
 
+/// A router as stored: rules and fallback targets are the server's JSON (storage form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterRecord {
+    /// Id.
+    pub id: RouterId,
+    /// Owner.
+    pub merchant_id: MerchantId,
+    /// Name.
+    pub name: String,
+    /// Rules and fallback targets, JSON.
+    pub body: String,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+/// An FX rate as stored (the rate is its exact decimal text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FxRateRecord {
+    /// Owner.
+    pub merchant_id: MerchantId,
+    /// Base currency code.
+    pub base: String,
+    /// Quote currency code.
+    pub quote: String,
+    /// 1 base = rate quote, exact decimal text.
+    pub rate: String,
+    /// Markup in basis points.
+    pub markup_bps: i64,
+    /// Where the rate came from.
+    pub source: String,
+    /// When it was set.
+    pub updated_at: OffsetDateTime,
+}
+
+/// Filters of the transaction search (admin).
+#[derive(Debug, Clone, Default)]
+pub struct PayoutFilter {
+    /// Merchant.
+    pub merchant_id: Option<MerchantId>,
+    /// Any of these statuses.
+    pub statuses: Vec<String>,
+    /// Merchant reference.
+    pub order_id: Option<String>,
+    /// Customer.
+    pub customer_id: Option<CustomerId>,
+    /// Merchant's customer id.
+    pub external_user_id: Option<String>,
+    /// Executed currency.
+    pub currency: Option<String>,
+    /// Processor account.
+    pub psp_account_id: Option<String>,
+    /// Created at or after.
+    pub created_from: Option<OffsetDateTime>,
+    /// Created before.
+    pub created_to: Option<OffsetDateTime>,
+}
+
 /// Filters of the delivery list.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
@@ -527,6 +586,78 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<DeliveryRecord>>;
     /// Number of pending deliveries.
     async fn pending_deliveries(&self) -> StoreResult<i64>;
+
+    /// Replaces a PSP account's mutable fields; `false` if it does not exist.
+    async fn update_psp_account(&self, a: &PspAccount, now: OffsetDateTime) -> StoreResult<bool>;
+    /// Deletes a PSP account; `false` if it did not exist.
+    async fn delete_psp_account(
+        &self,
+        merchant: MerchantId,
+        id: omno_domain::ids::PspAccountId,
+    ) -> StoreResult<bool>;
+    /// Creation and update times of a merchant's PSP accounts.
+    async fn psp_account_times(
+        &self,
+        merchant: MerchantId,
+    ) -> StoreResult<
+        Vec<(
+            omno_domain::ids::PspAccountId,
+            OffsetDateTime,
+            OffsetDateTime,
+        )>,
+    >;
+    /// Inserts a router.
+    async fn insert_router(&self, r: &RouterRecord) -> StoreResult<()>;
+    /// A merchant's routers, oldest first.
+    async fn list_routers(&self, merchant: MerchantId) -> StoreResult<Vec<RouterRecord>>;
+    /// Replaces a router; `false` if it does not exist.
+    async fn replace_router(&self, r: &RouterRecord) -> StoreResult<bool>;
+    /// Deletes a router; `false` if it did not exist.
+    async fn delete_router(&self, merchant: MerchantId, id: RouterId) -> StoreResult<bool>;
+    /// Sets (inserts or replaces) an FX rate.
+    async fn put_fx_rate(&self, r: &FxRateRecord) -> StoreResult<()>;
+    /// A merchant's FX rates.
+    async fn list_fx_rates(&self, merchant: MerchantId) -> StoreResult<Vec<FxRateRecord>>;
+    /// Deletes an FX rate; `false` if it did not exist.
+    async fn delete_fx_rate(
+        &self,
+        merchant: MerchantId,
+        base: &str,
+        quote: &str,
+    ) -> StoreResult<bool>;
+    /// Increments the configuration version every node's caches watch; returns the new value.
+    async fn bump_config_version(&self) -> StoreResult<i64>;
+    /// The configuration version.
+    async fn config_version(&self) -> StoreResult<i64>;
+    /// A merchant's client credentials, oldest first.
+    async fn list_clients(&self, merchant: MerchantId) -> StoreResult<Vec<ClientRecord>>;
+    /// Revokes a client credential; `false` if not found (or not the merchant's).
+    async fn revoke_client(
+        &self,
+        merchant: MerchantId,
+        id: ClientId,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// A merchant's API keys, oldest first.
+    async fn list_api_keys(&self, merchant: MerchantId) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Revokes an API key; `false` if not found (or not the merchant's).
+    async fn revoke_api_key(
+        &self,
+        merchant: MerchantId,
+        id: ApiKeyId,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Payouts matching `filter`, newest first, after the `(created_at, id)` cursor.
+    async fn search_payouts(
+        &self,
+        filter: &PayoutFilter,
+        after: Option<(OffsetDateTime, PayoutId)>,
+        limit: i64,
+    ) -> StoreResult<Vec<Payout>>;
+
+    // --- metrics (issue 10) ---
+    /// How many payouts wait for status sync (dispatch `SYNCING`): the `omno_sync_pending` gauge.
+    async fn syncing_payouts(&self) -> StoreResult<i64>;
 }
 
 /// Milliseconds since the epoch, the storage form of every time.

@@ -31,9 +31,9 @@ use time::OffsetDateTime;
 
 use crate::{
     ApiKeyRecord, AttemptRecord, ClientRecord, CreateMeta, CreateOutcome, DeliveryFilter,
-    DeliveryJob, DeliveryRecord, EndpointRecord, EventRecord, IdemCheck, IdemWrite, MerchantRecord,
-    NewEvent, PanUpdate, PayoutWrite, SaveOutcome, Store, StoreError, StoreResult, StoredResponse,
-    from_ms, to_ms,
+    DeliveryJob, DeliveryRecord, EndpointRecord, EventRecord, FxRateRecord, IdemCheck, IdemWrite,
+    MerchantRecord, NewEvent, PanUpdate, PayoutFilter, PayoutWrite, RouterRecord, SaveOutcome,
+    Store, StoreError, StoreResult, StoredResponse, from_ms, to_ms,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -239,7 +239,7 @@ const PAYOUT_COLUMNS: &str = "payout_id, merchant_id, customer_id, order_id, amo
     previous_transaction_count, customer, return_urls, webhook_url, router_id, routing_reason, \
     predicted_psp_id, processor_psp_id, psp_transaction_id, destination, metadata, confirmed_at, \
     confirmation_deadline, dispatch, next_action_at, sync_attempts, submitted_at, history, \
-    version, created_at, updated_at";
+    version, created_at, updated_at, routing_detail, fx_detail";
 
 fn payout_from_row(r: &SqliteRow) -> StoreResult<Payout> {
     let opt_psp = |col: &'static str| -> StoreResult<Option<PspAccountId>> {
@@ -295,6 +295,8 @@ fn payout_from_row(r: &SqliteRow) -> StoreResult<Payout> {
         created_at: from_ms(r.try_get("created_at")?),
         updated_at: from_ms(r.try_get("updated_at")?),
         history: de::<Vec<HistoryEntry>>(r.try_get("history")?, "history")?,
+        routing_detail: r.try_get("routing_detail")?,
+        fx_detail: r.try_get("fx_detail")?,
         version: r.try_get("version")?,
     })
 }
@@ -463,6 +465,8 @@ struct PayoutBinds {
     history: String,
     created_at: i64,
     updated_at: i64,
+    routing_detail: Option<String>,
+    fx_detail: Option<String>,
 }
 
 impl PayoutBinds {
@@ -498,6 +502,8 @@ impl PayoutBinds {
             history: json(&p.history),
             created_at: to_ms(p.created_at),
             updated_at: to_ms(p.updated_at),
+            routing_detail: p.routing_detail.clone(),
+            fx_detail: p.fx_detail.clone(),
         }
     }
 
@@ -939,7 +945,7 @@ impl Store for SqliteStore {
                     "insert into payout ({PAYOUT_COLUMNS}, request_fingerprint, create_response) \
                      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
                      $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, \
-                     $33, $34)"
+                     $33, $34, $35, $36)"
                 );
                 let q = sqlx::query(&sql).bind(p.id.hex());
                 let q = PayoutBinds::of(&p).bind_with_version(q, p.version);
@@ -1022,16 +1028,21 @@ impl Store for SqliteStore {
                      updated_at = $31, version = version + 1, \
                      pan_enc = case $33 when 0 then pan_enc when 1 then $34 else null end, \
                      lease_owner = case when $35 is not null and lease_owner = $35 then null else lease_owner end, \
-                     lease_until = case when $35 is not null and lease_owner = $35 then null else lease_until end \
+                     lease_until = case when $35 is not null and lease_owner = $35 then null else lease_until end, \
+                     routing_detail = $36, fx_detail = $37 \
                      where payout_id = $1 and version = $32",
                 )
                 .bind(p.id.hex());
-                let res = PayoutBinds::of(&p)
+                let binds = PayoutBinds::of(&p);
+                let (routing, fx) = binds.details();
+                let res = binds
                     .bind(q)
                     .bind(expected)
                     .bind(pan_mode)
                     .bind(pan_bytes)
                     .bind(release)
+                    .bind(routing)
+                    .bind(fx)
                     .execute(&mut *c)
                     .await?;
                 if res.rows_affected() == 0 {
@@ -1413,9 +1424,392 @@ impl Store for SqliteStore {
                 .await?,
         )
     }
+
+    async fn update_psp_account(&self, a: &PspAccount, now: OffsetDateTime) -> StoreResult<bool> {
+        let a = a.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                let countries: Vec<&str> = a.countries.iter().map(|c| c.as_str()).collect();
+                let r = sqlx::query(
+                    "update psp_account set name = $3, enabled = $4, currencies = $5, \
+                     countries = $6, methods = $7, directions = $8, kyc_required = $9, \
+                     latency_ms = $10, force_decline = $11, decline_rate_bp = $12, \
+                     updated_at = $13 where merchant_id = $1 and psp_account_id = $2",
+                )
+                .bind(a.merchant_id.hex())
+                .bind(a.id.hex())
+                .bind(&a.name)
+                .bind(a.enabled)
+                .bind(json(&a.currencies))
+                .bind(json(&countries))
+                .bind(json(&a.methods))
+                .bind(json(&a.directions))
+                .bind(a.kyc_required)
+                .bind(i64::from(a.latency_ms))
+                .bind(a.force_decline.map(|d| d.as_str()))
+                .bind(i64::from(a.decline_rate_bp))
+                .bind(to_ms(now))
+                .execute(&mut *c)
+                .await?;
+                Ok((true, r.rows_affected() > 0))
+            })
+        })
+        .await
+    }
+
+    async fn delete_psp_account(
+        &self,
+        merchant: MerchantId,
+        id: PspAccountId,
+    ) -> StoreResult<bool> {
+        self.write(move |c| {
+            Box::pin(async move {
+                let r = sqlx::query(
+                    "delete from psp_account where merchant_id = $1 and psp_account_id = $2",
+                )
+                .bind(merchant.hex())
+                .bind(id.hex())
+                .execute(&mut *c)
+                .await?;
+                Ok((true, r.rows_affected() > 0))
+            })
+        })
+        .await
+    }
+
+    async fn psp_account_times(
+        &self,
+        merchant: MerchantId,
+    ) -> StoreResult<Vec<(PspAccountId, OffsetDateTime, OffsetDateTime)>> {
+        sqlx::query(
+            "select psp_account_id, created_at, updated_at from psp_account where merchant_id = $1",
+        )
+        .bind(merchant.hex())
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                hex_id(
+                    r.try_get("psp_account_id")?,
+                    PspAccountId::parse,
+                    "psp_account_id",
+                )?,
+                from_ms(r.try_get("created_at")?),
+                from_ms(r.try_get("updated_at")?),
+            ))
+        })
+        .collect()
+    }
+
+    async fn insert_router(&self, r: &RouterRecord) -> StoreResult<()> {
+        let r = r.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "insert into router (router_id, merchant_id, name, body, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(r.id.hex())
+                .bind(r.merchant_id.hex())
+                .bind(&r.name)
+                .bind(&r.body)
+                .bind(to_ms(r.created_at))
+                .bind(to_ms(r.updated_at))
+                .execute(&mut *c)
+                .await?;
+                Ok((true, ()))
+            })
+        })
+        .await
+    }
+
+    async fn list_routers(&self, merchant: MerchantId) -> StoreResult<Vec<RouterRecord>> {
+        sqlx::query("select * from router where merchant_id = $1 order by created_at, router_id")
+            .bind(merchant.hex())
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(RouterRecord {
+                    id: hex_id(r.try_get("router_id")?, RouterId::parse, "router_id")?,
+                    merchant_id: hex_id(
+                        r.try_get("merchant_id")?,
+                        MerchantId::parse,
+                        "merchant_id",
+                    )?,
+                    name: r.try_get("name")?,
+                    body: r.try_get("body")?,
+                    created_at: from_ms(r.try_get("created_at")?),
+                    updated_at: from_ms(r.try_get("updated_at")?),
+                })
+            })
+            .collect()
+    }
+
+    async fn replace_router(&self, r: &RouterRecord) -> StoreResult<bool> {
+        let r = r.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                let res = sqlx::query(
+                    "update router set name = $3, body = $4, updated_at = $5 \
+                     where merchant_id = $1 and router_id = $2",
+                )
+                .bind(r.merchant_id.hex())
+                .bind(r.id.hex())
+                .bind(&r.name)
+                .bind(&r.body)
+                .bind(to_ms(r.updated_at))
+                .execute(&mut *c)
+                .await?;
+                Ok((true, res.rows_affected() > 0))
+            })
+        })
+        .await
+    }
+
+    async fn delete_router(&self, merchant: MerchantId, id: RouterId) -> StoreResult<bool> {
+        self.write(move |c| {
+            Box::pin(async move {
+                let r = sqlx::query("delete from router where merchant_id = $1 and router_id = $2")
+                    .bind(merchant.hex())
+                    .bind(id.hex())
+                    .execute(&mut *c)
+                    .await?;
+                Ok((true, r.rows_affected() > 0))
+            })
+        })
+        .await
+    }
+
+    async fn put_fx_rate(&self, r: &FxRateRecord) -> StoreResult<()> {
+        let r = r.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "insert into fx_rate (merchant_id, base, quote, rate, markup_bps, source, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7) on conflict (merchant_id, base, quote) do update \
+                     set rate = excluded.rate, markup_bps = excluded.markup_bps, \
+                     source = excluded.source, updated_at = excluded.updated_at",
+                )
+                .bind(r.merchant_id.hex())
+                .bind(&r.base)
+                .bind(&r.quote)
+                .bind(&r.rate)
+                .bind(r.markup_bps)
+                .bind(&r.source)
+                .bind(to_ms(r.updated_at))
+                .execute(&mut *c)
+                .await?;
+                Ok((true, ()))
+            })
+        })
+        .await
+    }
+
+    async fn list_fx_rates(&self, merchant: MerchantId) -> StoreResult<Vec<FxRateRecord>> {
+        sqlx::query("select * from fx_rate where merchant_id = $1 order by base, quote")
+            .bind(merchant.hex())
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(FxRateRecord {
+                    merchant_id: hex_id(
+                        r.try_get("merchant_id")?,
+                        MerchantId::parse,
+                        "merchant_id",
+                    )?,
+                    base: r.try_get("base")?,
+                    quote: r.try_get("quote")?,
+                    rate: r.try_get("rate")?,
+                    markup_bps: r.try_get("markup_bps")?,
+                    source: r.try_get("source")?,
+                    updated_at: from_ms(r.try_get("updated_at")?),
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_fx_rate(
+        &self,
+        merchant: MerchantId,
+        base: &str,
+        quote: &str,
+    ) -> StoreResult<bool> {
+        let (base, quote) = (base.to_string(), quote.to_string());
+        self.write(move |c| {
+            Box::pin(async move {
+                let r = sqlx::query(
+                    "delete from fx_rate where merchant_id = $1 and base = $2 and quote = $3",
+                )
+                .bind(merchant.hex())
+                .bind(&base)
+                .bind(&quote)
+                .execute(&mut *c)
+                .await?;
+                Ok((true, r.rows_affected() > 0))
+            })
+        })
+        .await
+    }
+
+    async fn bump_config_version(&self) -> StoreResult<i64> {
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "insert into setting (name, value) values ('config.version', '1') \
+                     on conflict (name) do update set value = cast(cast(value as integer) + 1 as text)",
+                )
+                .execute(&mut *c)
+                .await?;
+                let v: String =
+                    sqlx::query_scalar("select value from setting where name = 'config.version'")
+                        .fetch_one(&mut *c)
+                        .await?;
+                Ok((true, v.parse().unwrap_or(0)))
+            })
+        })
+        .await
+    }
+
+    async fn config_version(&self) -> StoreResult<i64> {
+        let v: Option<String> =
+            sqlx::query_scalar("select value from setting where name = 'config.version'")
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    async fn list_clients(&self, merchant: MerchantId) -> StoreResult<Vec<ClientRecord>> {
+        sqlx::query(
+            "select * from client_credential where merchant_id = $1 order by created_at, client_id",
+        )
+        .bind(merchant.hex())
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(client_from_row)
+        .collect()
+    }
+
+    async fn revoke_client(
+        &self,
+        merchant: MerchantId,
+        id: ClientId,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.write(move |c| {
+            Box::pin(async move {
+                let r = sqlx::query(
+                    "update client_credential set revoked_at = coalesce(revoked_at, $3) \
+                     where merchant_id = $1 and client_id = $2",
+                )
+                .bind(merchant.hex())
+                .bind(id.hex())
+                .bind(to_ms(now))
+                .execute(&mut *c)
+                .await?;
+                Ok((true, r.rows_affected() > 0))
+            })
+        })
+        .await
+    }
+
+    async fn list_api_keys(&self, merchant: MerchantId) -> StoreResult<Vec<ApiKeyRecord>> {
+        sqlx::query("select * from api_key where merchant_id = $1 order by created_at, api_key_id")
+            .bind(merchant.hex())
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(api_key_from_row)
+            .collect()
+    }
+
+    async fn revoke_api_key(
+        &self,
+        merchant: MerchantId,
+        id: ApiKeyId,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.write(move |c| {
+            Box::pin(async move {
+                let r = sqlx::query(
+                    "update api_key set revoked_at = coalesce(revoked_at, $3) \
+                     where merchant_id = $1 and api_key_id = $2",
+                )
+                .bind(merchant.hex())
+                .bind(id.hex())
+                .bind(to_ms(now))
+                .execute(&mut *c)
+                .await?;
+                Ok((true, r.rows_affected() > 0))
+            })
+        })
+        .await
+    }
+
+    async fn search_payouts(
+        &self,
+        f: &PayoutFilter,
+        after: Option<(OffsetDateTime, PayoutId)>,
+        limit: i64,
+    ) -> StoreResult<Vec<Payout>> {
+        let (after_ms, after_id) = match after {
+            Some((t, id)) => (Some(to_ms(t)), Some(id.hex())),
+            None => (None, None),
+        };
+        let statuses = (!f.statuses.is_empty()).then(|| json(&f.statuses));
+        let cols: String = PAYOUT_COLUMNS
+            .split(", ")
+            .map(|c| format!("p.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        sqlx::query(&format!(
+            "select {cols} from payout p join customer c on c.customer_id = p.customer_id where \
+             ($1 is null or p.merchant_id = $1) \
+             and ($2 is null or p.status in (select value from json_each($2))) \
+             and ($3 is null or p.order_id = $3) and ($4 is null or p.customer_id = $4) \
+             and ($5 is null or c.external_user_id = $5) and ($6 is null or p.currency = $6) \
+             and ($7 is null or p.processor_psp_id = $7) and ($8 is null or p.created_at >= $8) \
+             and ($9 is null or p.created_at < $9) \
+             and ($10 is null or p.created_at < $10 or (p.created_at = $10 and p.payout_id < $11)) \
+             order by p.created_at desc, p.payout_id desc limit $12"
+        ))
+        .bind(f.merchant_id.map(|m| m.hex()))
+        .bind(statuses)
+        .bind(&f.order_id)
+        .bind(f.customer_id.map(|c| c.hex()))
+        .bind(&f.external_user_id)
+        .bind(&f.currency)
+        .bind(&f.psp_account_id)
+        .bind(f.created_from.map(to_ms))
+        .bind(f.created_to.map(to_ms))
+        .bind(after_ms)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(payout_from_row)
+        .collect()
+    }
+
+    // --- metrics (issue 10) ---
+    async fn syncing_payouts(&self) -> StoreResult<i64> {
+        Ok(
+            sqlx::query_scalar("select count(*) from payout where dispatch = 'SYNCING'")
+                .fetch_one(&self.reader)
+                .await?,
+        )
+    }
 }
 
 impl PayoutBinds {
+    fn details(&self) -> (Option<String>, Option<String>) {
+        (self.routing_detail.clone(), self.fx_detail.clone())
+    }
+
     /// Binds the columns of [`PAYOUT_COLUMNS`] after the id, version in its place.
     fn bind_with_version<'q>(
         self,
@@ -1423,12 +1817,16 @@ impl PayoutBinds {
         version: i64,
     ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
         let (history, created, updated) = (self.history.clone(), self.created_at, self.updated_at);
-        // PAYOUT_COLUMNS ends with: …, submitted_at, history, version, created_at, updated_at.
+        // PAYOUT_COLUMNS ends with: …, submitted_at, history, version, created_at, updated_at,
+        // routing_detail, fx_detail.
+        let (routing, fx) = self.details();
         self.bind_prefix(q)
             .bind(history)
             .bind(version)
             .bind(created)
             .bind(updated)
+            .bind(routing)
+            .bind(fx)
     }
 
     fn bind_prefix<'q>(

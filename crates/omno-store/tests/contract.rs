@@ -98,6 +98,8 @@ fn payout(m: MerchantId, c: CustomerId, order: &str) -> Payout {
             at: t0(),
             reason: None,
         }],
+        routing_detail: Some("{\"ruleIndex\":0}".into()),
+        fx_detail: None,
         version: 1,
     }
 }

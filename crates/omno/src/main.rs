@@ -18,6 +18,8 @@ use omno_store::sqlite::SqliteStore;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+mod admin;
+
 #[derive(Parser)]
 #[command(
     name = "omno",
@@ -37,8 +39,47 @@ enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(DbArgs),
+    /// Serve the stateless mock: request validation and the documented examples (API.md §15.3).
+    Mock(MockArgs),
     /// Print the OpenAPI document.
     Openapi,
+    /// Run an admin API operation directly on the database.
+    Admin(AdminArgs),
+}
+
+/// `omno admin <resource> <verb> …` (API.md §15.5).
+#[derive(Args, Clone)]
+struct AdminArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// merchants, credentials, api-keys, psp-accounts, routers, fx-rates, webhook-endpoints,
+    /// deliveries, transactions.
+    resource: String,
+    /// The operation, e.g. create, list, get, update, delete.
+    verb: String,
+    /// Merchant id (for merchant-scoped resources).
+    #[arg(long)]
+    merchant: Option<String>,
+    /// Object id (fx-rates: BASE/QUOTE).
+    #[arg(long)]
+    id: Option<String>,
+    /// Request body: JSON, or @file.
+    #[arg(long)]
+    data: Option<String>,
+    /// Query filters for list/search verbs, key=value.
+    #[arg(long = "filter")]
+    filters: Vec<String>,
+    /// Print exactly the API response body.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `omno mock [--bind ADDR]`.
+#[derive(Args, Clone)]
+struct MockArgs {
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: String,
 }
 
 #[derive(Args, Clone, Default)]
@@ -324,6 +365,47 @@ async fn migrate(args: DbArgs) -> ExitCode {
     }
 }
 
+/// Serves the mock until Ctrl-C/SIGTERM; prints `{"baseUrl":…}` once listening.
+async fn run_mock(args: MockArgs) -> ExitCode {
+    let settings = Settings::default();
+    init_logging(&settings);
+    let listener = match tokio::net::TcpListener::bind(&args.bind).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("omno: cannot bind {}: {e}", args.bind);
+            return ExitCode::from(1);
+        }
+    };
+    let base_url = match listener.local_addr() {
+        Ok(a) => format!("http://{a}"),
+        Err(e) => {
+            eprintln!("omno: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", serde_json::json!({ "baseUrl": base_url }));
+        let _ = out.flush();
+    }
+    tracing::info!(%base_url, "omno mock listening");
+    let stop = CancellationToken::new();
+    let signal_stop = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signal_stop.cancel();
+    });
+    let router = omno_server::mock::mock_router(settings.server.body_limit_bytes);
+    let grace = Duration::from_secs(settings.server.shutdown_grace_secs);
+    match omno_server::serve(listener, router, stop, grace).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("omno: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -341,6 +423,8 @@ fn main() -> ExitCode {
             Command::Demo(a) => run_server(a, true).await,
             Command::Serve(a) => run_server(a, false).await,
             Command::Migrate(a) => migrate(a).await,
+            Command::Mock(a) => run_mock(a).await,
+            Command::Admin(a) => admin::run(a, load_settings).await,
             Command::Openapi => {
                 let doc = omno_server::openapi_document();
                 match doc.to_pretty_json() {

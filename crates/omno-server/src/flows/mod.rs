@@ -2,3 +2,4 @@
 
 pub mod merchant;
 pub mod payout;
+pub mod routing;

@@ -6,12 +6,13 @@
 //! request's `Idempotency-Key` response. A lost race re-reads and decides again.
 
 use omno_domain::errors::FieldErrors;
+use omno_domain::ids::RouterId;
 use omno_domain::ids::{CustomerId, EventId, PayoutId};
 use omno_domain::payout::{
     Decision, Destination, Dispatch, HistoryEntry, Metadata, Payout, PayoutStatus,
 };
 use omno_domain::psp::{DetailedStatus, Direction, PspAccount};
-use omno_domain::routing::{self, RouteRequest};
+use omno_domain::router::{self, RouteRequest};
 use omno_psp::{Definite, PayoutQuery, PayoutSubmission, QueryOutcome, SubmitOutcome};
 use omno_store::{
     CreateMeta, CreateOutcome, IdemCheck, IdemWrite, MerchantRecord, NewEvent, PanUpdate,
@@ -142,14 +143,14 @@ pub async fn create(
 ) -> Result<Reply, ApiError> {
     let now = now(state);
     let s = &state.settings;
+    let cfg = state.config.get(&*state.store, merchant.id).await?;
     let parsed = wire::create_payout(
         body,
         &merchant.enabled_currencies,
         now.date(),
         s.webhooks.allow_loopback,
         s.webhooks.allow_private,
-        // Routers are configured through the admin API; this version has none to name.
-        |_| false,
+        |r| RouterId::parse(r).is_some_and(|id| cfg.routers.contains_key(&id)),
     );
     let input = match parsed {
         Ok(i) => {
@@ -215,13 +216,21 @@ pub async fn create(
             at: now,
             reason: None,
         }],
+        routing_detail: None,
+        fx_detail: None,
         version: 1,
     };
-    let accounts = state.store.list_psp_accounts(merchant.id).await?;
-    let decision = routing::route(None, &accounts, &route_request(&p, None));
+    let router_id = input
+        .router_id
+        .as_deref()
+        .and_then(RouterId::parse)
+        .or(merchant.default_router_id);
+    let routed = super::routing::route(state, &cfg, router_id, &route_request(&p, None), now);
+    let decision = &routed.decision;
     p.routing_reason = Some(decision.reason.clone());
     p.router_id = decision.router_id;
-    match decision.chosen() {
+    p.routing_detail = Some(super::routing::routing_detail(decision));
+    match routed.chosen {
         None => {
             let reason = decision
                 .reason
@@ -236,8 +245,10 @@ pub async fn create(
                 now,
             )?;
         }
-        Some(psp) => {
-            p.predicted_psp_id = Some(psp);
+        Some((account, amount, conversion)) => {
+            p.predicted_psp_id = Some(account.id);
+            p.amount = amount;
+            p.fx_detail = conversion.as_ref().map(super::routing::fx_detail);
             if merchant.payout_confirmation_required {
                 p.confirmation_deadline =
                     Some(now + Duration::seconds(s.payout.confirmation_expiry_secs as i64));
@@ -279,6 +290,7 @@ pub async fn create(
     let event = status_event(state, &p, now).await?;
     match state.store.create_payout(&p, &meta, &[event]).await? {
         CreateOutcome::Created => {
+            crate::telemetry::transaction("PAYOUT", p.status.as_str());
             state.committed(p.dispatch == Dispatch::Queued, true);
             Ok(Reply::ok(response))
         }
@@ -334,6 +346,7 @@ async fn expire_if_due(
         })
         .await?;
     if out == SaveOutcome::Saved {
+        crate::telemetry::transaction("PAYOUT", next.status.as_str());
         state.committed(false, true);
     }
     Ok(true)
@@ -445,6 +458,7 @@ pub async fn decide(
             .await?;
         match outcome {
             SaveOutcome::Saved => {
+                crate::telemetry::transaction("PAYOUT", next.status.as_str());
                 state.committed(verdict == Verdict::Confirm, true);
                 return Ok(Reply::ok(body));
             }
@@ -660,6 +674,7 @@ async fn save_worker(
         .await?;
     let saved = out == SaveOutcome::Saved;
     if saved && announce {
+        crate::telemetry::transaction("PAYOUT", next.status.as_str());
         state.committed(false, true);
     }
     Ok(saved)
@@ -763,15 +778,26 @@ async fn process_one(state: &AppState, id: PayoutId) -> Result<(), ApiError> {
 }
 
 async fn dispatch(state: &AppState, p: Payout, now: OffsetDateTime) -> Result<(), ApiError> {
-    let accounts = state.store.list_psp_accounts(p.merchant_id).await?;
+    let cfg = state.config.get(&*state.store, p.merchant_id).await?;
     let method = p.destination.as_ref().map(Destination::method);
     let req = route_request(&p, method);
-    // §8.1 Dispatch: the predicted account if still eligible, else the router re-run.
-    let chosen = match account(&accounts, p.predicted_psp_id) {
-        Some(a) if routing::ineligibility(a, &req).is_none() => Some(a.clone()),
+    let max_age = state.settings.fx.max_rate_age_secs;
+    // §8.1 Dispatch: the predicted account if still eligible, else the router re-run (FX
+    // recomputed). This choice precedes the single submission; it is not a cascade.
+    let mut p = p;
+    let chosen = match account(&cfg.accounts, p.predicted_psp_id) {
+        Some(a) if router::ineligibility(a, &req, &cfg.fx, now, max_age).is_none() => {
+            Some(a.clone())
+        }
         Some(_) | None => {
-            let d = routing::route(p.router_id, &accounts, &req);
-            account(&accounts, d.chosen()).cloned()
+            let routed = super::routing::route(state, &cfg, p.router_id, &req, now);
+            routed.chosen.map(|(a, amount, conversion)| {
+                p.amount = amount;
+                p.fx_detail = conversion.as_ref().map(super::routing::fx_detail);
+                p.routing_reason = Some(routed.decision.reason.clone());
+                p.routing_detail = Some(super::routing::routing_detail(&routed.decision));
+                a
+            })
         }
     };
     let Some(acct) = chosen else {
@@ -825,11 +851,15 @@ async fn dispatch(state: &AppState, p: Payout, now: OffsetDateTime) -> Result<()
         attempt: 1,
     };
     let timeout = std::time::Duration::from_millis(state.settings.psp.request_timeout_ms);
+    let psp_started = std::time::Instant::now();
     let outcome = tokio::time::timeout(timeout, connector.submit_payout(&submission))
         .await
-        .unwrap_or(SubmitOutcome::Ambiguous {
-            psp_transaction_id: None,
-        });
+        .ok();
+    let account_id = submission.account.id.hex();
+    crate::telemetry::psp_submit(&account_id, outcome.as_ref(), psp_started.elapsed());
+    let outcome = outcome.unwrap_or(SubmitOutcome::Ambiguous {
+        psp_transaction_id: None,
+    });
     let now = self::now(state);
     let mut next = marked.clone();
     let announce = match outcome {
@@ -873,9 +903,13 @@ async fn sync(state: &AppState, p: Payout, now: OffsetDateTime) -> Result<(), Ap
         now,
     };
     let timeout = std::time::Duration::from_millis(state.settings.psp.request_timeout_ms);
+    let psp_started = std::time::Instant::now();
     let answer = tokio::time::timeout(timeout, connector.query_payout(&query))
         .await
-        .unwrap_or(QueryOutcome::NoAnswer);
+        .ok();
+    let account_id = query.account.id.hex();
+    crate::telemetry::psp_query(&account_id, answer.as_ref(), psp_started.elapsed());
+    let answer = answer.unwrap_or(QueryOutcome::NoAnswer);
     let now = self::now(state);
     let mut next = p.clone();
     next.updated_at = now;
@@ -929,4 +963,71 @@ async fn sync(state: &AppState, p: Payout, now: OffsetDateTime) -> Result<(), Ap
     };
     save_worker(state, &p, &next, announce, true).await?;
     Ok(())
+}
+
+/// `POST /admin/transactions/{id}/sync`: queries the PSP now for a `PENDING` payout that was
+/// submitted (§13.2); else 409.
+pub async fn admin_sync(state: &AppState, id: PayoutId) -> Result<Payout, ApiError> {
+    let p = state
+        .store
+        .get_payout(None, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let submitted = matches!(
+        p.dispatch,
+        Dispatch::Submitted | Dispatch::Awaiting | Dispatch::Syncing
+    );
+    if p.status != PayoutStatus::Pending || !submitted {
+        return Err(ApiError::InvalidState(format!(
+            "only PENDING payouts submitted to a PSP can be synced (payout is {})",
+            p.status
+        )));
+    }
+    let now = now(state);
+    sync(state, p, now).await?;
+    state
+        .store
+        .get_payout(None, id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// `POST /admin/transactions/{id}/resolve`: settles a `PENDING` payout whose sync window is over
+/// (manual review) as `PROCESSED` or `FAILED` (`PSP_TIMEOUT`), with its event.
+pub async fn admin_resolve(
+    state: &AppState,
+    id: PayoutId,
+    to: PayoutStatus,
+    reason: String,
+) -> Result<Payout, ApiError> {
+    for _ in 0..MAX_RACES {
+        let p = state
+            .store
+            .get_payout(None, id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        let window_over = p.dispatch == Dispatch::Syncing
+            && p.next_action_at.is_none()
+            && p.sync_attempts >= i64::from(state.settings.sync.max_attempts);
+        if p.status != PayoutStatus::Pending || !window_over {
+            return Err(ApiError::InvalidState(
+                "only PENDING payouts past the sync window can be resolved".into(),
+            ));
+        }
+        let now = now(state);
+        let mut next = p.clone();
+        let status_reason = match to {
+            PayoutStatus::Failed => Some((DetailedStatus::PspTimeout, reason.clone())),
+            PayoutStatus::Created
+            | PayoutStatus::WaitingForConfirmation
+            | PayoutStatus::Pending
+            | PayoutStatus::Processed
+            | PayoutStatus::Rejected => None,
+        };
+        apply(&mut next, to, status_reason, Some(reason.clone()), now)?;
+        if save_worker(state, &p, &next, true, false).await? {
+            return Ok(next);
+        }
+    }
+    Err(ApiError::internal("too many concurrent changes"))
 }

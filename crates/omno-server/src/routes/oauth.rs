@@ -37,6 +37,26 @@ pub struct TokenResponse {
     scope: &'static str,
 }
 
+/// Token request form (§3); credentials may come as HTTP Basic instead.
+#[derive(ToSchema)]
+#[expect(
+    dead_code,
+    reason = "schema only; the form is read by `client_credentials`"
+)]
+pub struct TokenRequest {
+    /// Must be `client_credentials`.
+    #[schema(pattern = "^client_credentials$")]
+    grant_type: String,
+    /// A credential's `clientId` (or HTTP Basic).
+    #[schema(min_length = 1)]
+    client_id: Option<String>,
+    /// Its secret (or HTTP Basic).
+    #[schema(min_length = 1)]
+    client_secret: Option<String>,
+    /// Ignored.
+    scope: Option<String>,
+}
+
 /// OAuth2 error body.
 #[derive(Serialize, ToSchema)]
 pub struct OAuthError {
@@ -76,7 +96,9 @@ fn invalid_client() -> Response {
     )
 }
 
-async fn issue(state: AppState, req: Request) -> Response {
+/// Reads the client credentials of a token request (§3): HTTP Basic and/or the form body.
+/// `Err` is the finished OAuth2 error response (or the §1.7 413).
+pub async fn client_credentials(req: Request, limit: usize) -> Result<(String, String), Response> {
     let basic = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -97,14 +119,13 @@ async fn issue(state: AppState, req: Request) -> Response {
                 .and_then(|d| String::from_utf8(d).ok());
             match decoded.as_deref().and_then(|d| d.split_once(':')) {
                 Some((id, secret)) => Some((id.to_string(), secret.to_string())),
-                None => return invalid_request("malformed Basic credentials"),
+                None => return Err(invalid_request("malformed Basic credentials")),
             }
         }
     };
-    let (headers, body) = match read_limited(req, state.settings.server.body_limit_bytes).await {
-        Ok(v) => v,
-        Err(e) => return e.into_response(),
-    };
+    let (headers, body) = read_limited(req, limit)
+        .await
+        .map_err(IntoResponse::into_response)?;
     let form_ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -114,34 +135,62 @@ async fn issue(state: AppState, req: Request) -> Response {
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
     if !form_ct {
-        return invalid_request("body must be application/x-www-form-urlencoded");
+        return Err(invalid_request(
+            "body must be application/x-www-form-urlencoded",
+        ));
     }
     let Ok(form) = serde_urlencoded::from_bytes::<HashMap<String, String>>(&body) else {
-        return invalid_request("malformed form body");
+        return Err(invalid_request("malformed form body"));
     };
     match form.get("grant_type").map(String::as_str) {
-        None | Some("") => return invalid_request("Missing form parameter: grant_type"),
+        None | Some("") => return Err(invalid_request("Missing form parameter: grant_type")),
         Some("client_credentials") => {}
         Some(_) => {
-            return oauth_error(
+            return Err(oauth_error(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
                 "Unsupported grant_type",
-            );
+            ));
         }
     }
     let form_creds = match (form.get("client_id"), form.get("client_secret")) {
         (Some(i), Some(s)) if !i.is_empty() && !s.is_empty() => Some((i.clone(), s.clone())),
         (None, None) => None,
-        _ => return invalid_request("Missing form parameter: client_id or client_secret"),
-    };
-    let (client_id, secret) = match (basic, form_creds) {
-        (Some(b), Some(f)) if b != f => {
-            return invalid_request("conflicting client credentials");
+        _ => {
+            return Err(invalid_request(
+                "Missing form parameter: client_id or client_secret",
+            ));
         }
-        (Some(c), _) | (None, Some(c)) => c,
-        (None, None) => return invalid_request("Missing form parameter: client_id"),
     };
+    match (basic, form_creds) {
+        (Some(b), Some(f)) if b != f => Err(invalid_request("conflicting client credentials")),
+        (Some(c), _) | (None, Some(c)) => Ok(c),
+        (None, None) => Err(invalid_request("Missing form parameter: client_id")),
+    }
+}
+
+/// The success body of the token endpoint, with `Cache-Control: no-store`.
+pub fn token_response(access_token: String, expires_in: u64) -> Response {
+    let mut r = axum::Json(TokenResponse {
+        access_token,
+        expires_in,
+        refresh_expires_in: 0,
+        token_type: "Bearer",
+        not_before_policy: 0,
+        scope: "merchant",
+    })
+    .into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn issue(state: AppState, req: Request) -> Response {
+    let (client_id, secret) =
+        match client_credentials(req, state.settings.server.body_limit_bytes).await {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
     let Some(cid) = ClientId::parse(&client_id) else {
         return invalid_client();
     };
@@ -192,24 +241,19 @@ async fn issue(state: AppState, req: Request) -> Response {
             "internal error",
         );
     };
-    let mut r = axum::Json(TokenResponse {
-        access_token: token,
-        expires_in: ttl,
-        refresh_expires_in: 0,
-        token_type: "Bearer",
-        not_before_policy: 0,
-        scope: "merchant",
-    })
-    .into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+    token_response(token, ttl)
 }
 
 /// Issue an access token (client credentials).
 #[utoipa::path(post, path = "/oauth/token", tag = "Auth", operation_id = "token",
-    request_body(content_type = "application/x-www-form-urlencoded", content = String),
-    responses((status = 200, body = TokenResponse), (status = 400, body = OAuthError), (status = 401, body = OAuthError)))]
+    request_body(content_type = "application/x-www-form-urlencoded", content = TokenRequest),
+    responses(
+        (status = 200, description = "Access token", body = TokenResponse),
+        (status = 400, description = "invalid_request or unsupported_grant_type", body = OAuthError),
+        (status = 401, description = "invalid_client", body = OAuthError),
+        (status = 413, description = "PAYLOAD_TOO_LARGE", body = crate::wire::ErrorEnvelope),
+        (status = 500, description = "server_error", body = OAuthError),
+    ))]
 async fn token(State(state): State<AppState>, req: Request) -> Response {
     issue(state, req).await
 }
@@ -217,8 +261,14 @@ async fn token(State(state): State<AppState>, req: Request) -> Response {
 /// Keycloak-style alias of `/oauth/token`.
 #[utoipa::path(post, path = "/realms/{realm}/protocol/openid-connect/token", tag = "Auth",
     operation_id = "realmToken", params(("realm" = String, Path)),
-    request_body(content_type = "application/x-www-form-urlencoded", content = String),
-    responses((status = 200, body = TokenResponse), (status = 400, body = OAuthError), (status = 401, body = OAuthError)))]
+    request_body(content_type = "application/x-www-form-urlencoded", content = TokenRequest),
+    responses(
+        (status = 200, description = "Access token", body = TokenResponse),
+        (status = 400, description = "invalid_request or unsupported_grant_type", body = OAuthError),
+        (status = 401, description = "invalid_client", body = OAuthError),
+        (status = 413, description = "PAYLOAD_TOO_LARGE", body = crate::wire::ErrorEnvelope),
+        (status = 500, description = "server_error", body = OAuthError),
+    ))]
 async fn realm_token(State(state): State<AppState>, req: Request) -> Response {
     issue(state, req).await
 }

@@ -42,11 +42,50 @@ fn type_name(raw: &RawValue) -> &'static str {
     }
 }
 
+/// Deepest nesting of arrays and objects accepted in a request body. serde_json skips nested
+/// values of unknown fields without a depth limit, and its `Value` parser stops at 128; one
+/// limit for the whole body keeps free-form objects and ignored fields consistent.
+pub const MAX_DEPTH: usize = 128;
+
+/// Whether `body` nests arrays/objects deeper than `max` (brackets inside strings don't count).
+/// A linear scan that never recurses, run before parsing.
+pub fn too_deep(body: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                (false, _) => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 impl<'a> Obj<'a> {
     /// Parses a request body that must be a JSON object.
     pub fn root(body: &'a [u8]) -> Result<Obj<'a>, ApiError> {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::MalformedJson("request body is required".into()));
+        }
+        if too_deep(body, MAX_DEPTH) {
+            return Err(ApiError::MalformedJson(format!(
+                "JSON nesting deeper than {MAX_DEPTH} levels"
+            )));
         }
         let raw: &RawValue = serde_json::from_slice(body).map_err(|e| malformed(&e))?;
         if type_name(raw) != "object" {
@@ -245,6 +284,71 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// An array of objects; a non-object element is an error at `name[i]`.
+    pub fn objects(
+        &self,
+        name: &str,
+        required: bool,
+        errs: &mut FieldErrors,
+    ) -> Option<Vec<Obj<'a>>> {
+        let Some(raw) = self.raw(name) else {
+            self.missing(name, required, errs);
+            return None;
+        };
+        let Ok(items) = serde_json::from_str::<Vec<&'a RawValue>>(raw.get()) else {
+            errs.add(self.path_of(name), "must be an array");
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let path = format!("{}[{i}]", self.path_of(name));
+            match serde_json::from_str::<HashMap<String, &'a RawValue>>(item.get()) {
+                Ok(fields) if type_name(item) == "object" => out.push(Obj {
+                    path,
+                    fields,
+                    canon: Map::new(),
+                }),
+                Ok(_) | Err(_) => errs.add(path, "must be an object"),
+            }
+        }
+        Some(out)
+    }
+
+    /// An array of strings; a non-string element is an error at `name[i]`.
+    pub fn strings(
+        &self,
+        name: &str,
+        required: bool,
+        errs: &mut FieldErrors,
+    ) -> Option<Vec<String>> {
+        let Some(raw) = self.raw(name) else {
+            self.missing(name, required, errs);
+            return None;
+        };
+        let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(raw.get()) else {
+            errs.add(self.path_of(name), "must be an array");
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            match serde_json::from_str::<String>(item.get()) {
+                Ok(s) => out.push(s),
+                Err(_) => errs.add(format!("{}[{i}]", self.path_of(name)), "must be a string"),
+            }
+        }
+        Some(out)
+    }
+
+    /// Whether the field is present and not `null`.
+    pub fn has(&self, name: &str) -> bool {
+        self.raw(name).is_some()
+    }
+
+    /// Whether the field is present with an explicit `null` (PATCH clears).
+    pub fn is_null(&self, name: &str) -> bool {
+        self.fields.get(name).is_some_and(|r| r.get() == "null")
+    }
+
     /// Stores a finished child's canonical form under `name`.
     pub fn put_child(&mut self, name: &str, child: Obj<'a>) {
         self.canon
@@ -355,6 +459,14 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, fp(br#"{"s":"V","f":{"b":100,"a":[1]},"i":3}"#));
         assert_ne!(fp(br#"{"s":"v"}"#), fp(br#"{"s":"v","i":0}"#));
+    }
+
+    #[test]
+    fn nesting_depth_ignores_brackets_in_strings() {
+        assert!(!too_deep(br#"{"a":[[1]]}"#, 3));
+        assert!(too_deep(br#"{"a":[[[1]]]}"#, 3));
+        assert!(!too_deep(br#"{"a":"[[[[\"[[[["}"#, 1));
+        assert!(too_deep(&b"[".repeat(200), MAX_DEPTH));
     }
 
     #[test]

@@ -4,9 +4,14 @@
 mod helpers;
 
 mod auth;
+mod hardening;
 mod hosted;
+mod metrics;
+mod mock;
 mod payout;
 mod payout_errors;
 mod payout_worker;
 mod races;
+mod rate_limit;
+mod routing;
 mod webhooks;

@@ -1,0 +1,185 @@
+//! Prometheus metrics (API.md §14): the process-wide recorder, the recording helpers the
+//! middleware, flows and workers call, and the `/metrics` endpoint.
+//!
+//! The `metrics` facade has one global recorder per process, so it is installed once
+//! ([`install`]) and every [`AppState`] of the process renders from the same handle (tests start
+//! many servers in one process; their counters add up). Without an installed recorder, every
+//! helper here is a no-op. Labels never carry ids of transactions: `route` is the matched path
+//! template, `psp_account` the account id.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use omno_psp::{Definite, QueryOutcome, SubmitOutcome};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// `route` label of requests that matched no route (unknown paths are never labels).
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Buckets of both duration histograms, in seconds.
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide Prometheus recorder on first call and returns its handle; later
+/// calls return the same handle. `None` if another recorder was installed first (logged).
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let installed = PrometheusBuilder::new()
+                .set_buckets(BUCKETS)
+                .and_then(PrometheusBuilder::install_recorder);
+            match installed {
+                Ok(h) => {
+                    describe();
+                    Some(h)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics recorder not installed");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!("omno_http_requests_total", "HTTP requests answered");
+    describe_histogram!(
+        "omno_http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request latency"
+    );
+    describe_counter!(
+        "omno_transactions_total",
+        "Transaction status changes announced (one per outbox event)"
+    );
+    describe_counter!("omno_psp_requests_total", "Calls to PSP connectors");
+    describe_histogram!(
+        "omno_psp_request_duration_seconds",
+        Unit::Seconds,
+        "PSP connector call latency"
+    );
+    describe_counter!(
+        "omno_webhook_deliveries_total",
+        "Webhook delivery attempts by outcome"
+    );
+    describe_gauge!(
+        "omno_webhook_pending",
+        "Webhook deliveries waiting to be sent"
+    );
+    describe_gauge!(
+        "omno_sync_pending",
+        "Payouts with an unknown PSP outcome waiting for status sync"
+    );
+}
+
+/// Records one answered HTTP request.
+pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
+    metrics::counter!(
+        "omno_http_requests_total",
+        "method" => method.to_string(),
+        "route" => route.to_string(),
+        "status" => status.to_string()
+    )
+    .increment(1);
+    metrics::histogram!(
+        "omno_http_request_duration_seconds",
+        "method" => method.to_string(),
+        "route" => route.to_string()
+    )
+    .record(elapsed.as_secs_f64());
+}
+
+/// Records one committed status change of a transaction (`kind` `PAYOUT`/`PAYIN`).
+pub fn transaction(kind: &'static str, status: &str) {
+    metrics::counter!("omno_transactions_total", "kind" => kind, "status" => status.to_string())
+        .increment(1);
+}
+
+fn psp_request(account: &str, operation: &'static str, outcome: &'static str, elapsed: Duration) {
+    metrics::counter!(
+        "omno_psp_requests_total",
+        "psp_account" => account.to_string(),
+        "operation" => operation,
+        "outcome" => outcome
+    )
+    .increment(1);
+    metrics::histogram!(
+        "omno_psp_request_duration_seconds",
+        "psp_account" => account.to_string(),
+        "operation" => operation
+    )
+    .record(elapsed.as_secs_f64());
+}
+
+fn definite(d: &Definite) -> &'static str {
+    match d {
+        Definite::Succeeded { .. } => "succeeded",
+        Definite::Failed { .. } => "failed",
+    }
+}
+
+/// Records a payout submission (`None` = timed out).
+pub fn psp_submit(account: &str, outcome: Option<&SubmitOutcome>, elapsed: Duration) {
+    let label = match outcome {
+        None => "timeout",
+        Some(SubmitOutcome::Done(d)) => definite(d),
+        Some(SubmitOutcome::Accepted { .. }) => "accepted",
+        Some(SubmitOutcome::Ambiguous { .. }) => "ambiguous",
+    };
+    psp_request(account, "submit_payout", label, elapsed);
+}
+
+/// Records a payout status query (`None` = timed out).
+pub fn psp_query(account: &str, outcome: Option<&QueryOutcome>, elapsed: Duration) {
+    let label = match outcome {
+        None => "timeout",
+        Some(QueryOutcome::Done(d)) => definite(d),
+        Some(QueryOutcome::InProgress) => "in_progress",
+        Some(QueryOutcome::NotExecuted) => "not_executed",
+        Some(QueryOutcome::NoAnswer) => "no_answer",
+    };
+    psp_request(account, "query_payout", label, elapsed);
+}
+
+/// Records one webhook delivery attempt: `delivered`, `retry` (failed, will retry) or `dead`.
+pub fn webhook_delivery(outcome: &'static str) {
+    metrics::counter!("omno_webhook_deliveries_total", "outcome" => outcome).increment(1);
+}
+
+/// Keeps histograms bounded between scrapes; the worker calls it periodically.
+pub fn upkeep() {
+    if let Some(Some(h)) = HANDLE.get() {
+        h.run_upkeep();
+    }
+}
+
+/// `GET /metrics`: Prometheus text format 0.0.4. 404 when `metrics.enabled` is false. Not part
+/// of the OpenAPI document (it is not JSON).
+pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let Some(handle) = &state.metrics else {
+        return Err(ApiError::NotFound);
+    };
+    // Gauges are read from the database when scraped, so every node reports the same backlog.
+    let webhooks = state.store.pending_deliveries().await?;
+    let syncing = state.store.syncing_payouts().await?;
+    metrics::gauge!("omno_webhook_pending").set(webhooks as f64);
+    metrics::gauge!("omno_sync_pending").set(syncing as f64);
+    handle.run_upkeep();
+    let mut res = (StatusCode::OK, handle.render()).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    Ok(res)
+}
