@@ -14,7 +14,6 @@
 //! - [`customer`]: the validated customer of a transaction.
 //! - [`payout`]: the payout aggregate and its state machine.
 //! - [`psp`]: PSP-facing vocabulary shared by routing, connectors and flows.
-//! - [`routing`]: choosing a PSP account for a transaction.
 //! - [`router`]: the routing engine: routers, rules, conditions, eligibility with FX (§9.1).
 //! - [`fx`]: exact FX rates, the merchant's rate table and half-even conversion (§9.4).
 #![deny(clippy::wildcard_enum_match_arm)]
@@ -29,5 +28,4 @@ pub mod money;
 pub mod payout;
 pub mod psp;
 pub mod router;
-pub mod routing;
 pub mod validate;

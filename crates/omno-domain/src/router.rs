@@ -32,7 +32,22 @@ use crate::ids::{MerchantId, PspAccountId, RouterId};
 use crate::money::{Currency, MinorUnits, Money};
 use crate::psp::{Direction, PaymentMethod, PspAccount};
 
-pub use crate::routing::RouteRequest;
+/// The facts routing looks at.
+#[derive(Debug, Clone)]
+pub struct RouteRequest {
+    /// Payin or payout.
+    pub direction: Direction,
+    /// Requested amount and currency.
+    pub amount: Money,
+    /// `customer.billing.countryCode`.
+    pub country: CountryCode,
+    /// As sent.
+    pub kyc_verified: bool,
+    /// As sent.
+    pub previous_transaction_count: i64,
+    /// Known method, if any (unknown at payout creation and payin prediction).
+    pub method: Option<PaymentMethod>,
+}
 
 /// One target of a rule or of the fallback list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -370,3 +370,226 @@ async fn webhook_events_survive_sigkill() {
     assert_eq!(ids.len(), 3, "each event delivered once: {got:?}");
     stop(again);
 }
+
+fn admin(db: &str, args: &[&str]) -> (Option<i32>, Value) {
+    let out = Command::new(BIN)
+        .arg("admin")
+        .args(args)
+        .args(["--database-url", db, "--json"])
+        .env("OMNO__LOG__LEVEL", "warn")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    (
+        out.status.code(),
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn admin_cli_mirrors_the_admin_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/admin.db", dir.path().display());
+    let (code, m) = admin(
+        &db,
+        &[
+            "merchants",
+            "create",
+            "--data",
+            r#"{"name": "Cli GmbH", "enabledCurrencies": ["EUR", "GEL"]}"#,
+        ],
+    );
+    assert_eq!(code, Some(0), "{m}");
+    let mid = m["merchantId"].as_str().unwrap().to_string();
+    assert!(m["apiKey"].as_str().unwrap().starts_with("sk_test_"));
+
+    let (code, acct) = admin(
+        &db,
+        &[
+            "psp-accounts",
+            "create",
+            "--merchant",
+            &mid,
+            "--data",
+            r#"{"name": "sim-eur", "connector": "simulator", "currencies": ["EUR"], "methods": ["CARD", "BANK_TRANSFER"], "directions": ["PAYIN", "PAYOUT"]}"#,
+        ],
+    );
+    assert_eq!(code, Some(0), "{acct}");
+    let acct_id = acct["id"].as_str().unwrap().to_string();
+    let (code, list) = admin(&db, &["psp-accounts", "list", "--merchant", &mid]);
+    assert_eq!(code, Some(0));
+    assert_eq!(list["data"][0]["id"], acct_id.as_str());
+
+    let (code, rate) = admin(
+        &db,
+        &[
+            "fx-rates",
+            "set",
+            "--merchant",
+            &mid,
+            "--data",
+            r#"{"base": "GEL", "quote": "EUR", "rate": 0.34}"#,
+        ],
+    );
+    assert_eq!(code, Some(0), "{rate}");
+    assert_eq!(rate["rate"], json!(0.34));
+
+    let router = format!(
+        r#"{{"name": "main", "rules": [{{"name": "all", "conditions": {{}}, "targets": [{{"pspAccountId": "{acct_id}"}}]}}]}}"#
+    );
+    let (code, r) = admin(
+        &db,
+        &["routers", "create", "--merchant", &mid, "--data", &router],
+    );
+    assert_eq!(code, Some(0), "{r}");
+    let rid = r["id"].as_str().unwrap().to_string();
+    let (code, m2) = admin(
+        &db,
+        &[
+            "merchants",
+            "update",
+            "--id",
+            &mid,
+            "--data",
+            &format!(r#"{{"defaultRouterId": "{rid}"}}"#),
+        ],
+    );
+    assert_eq!(code, Some(0), "{m2}");
+    let (_, got) = admin(&db, &["merchants", "get", "--id", &mid]);
+    assert_eq!(got["defaultRouterId"], rid.as_str());
+
+    // API errors: exit 1 with the envelope on stdout.
+    let (code, e) = admin(
+        &db,
+        &["psp-accounts", "create", "--merchant", &mid, "--data", "{}"],
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(e["code"], "VALIDATION_ERROR");
+    let (code, e) = admin(
+        &db,
+        &["routers", "delete", "--merchant", &mid, "--id", &rid],
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(e["code"], "INVALID_STATE");
+    // Usage errors: exit 2.
+    let (code, _) = admin(&db, &["psp-accounts", "get", "--merchant", &mid]);
+    assert_eq!(code, Some(2));
+    let (code, _) = admin(&db, &["unicorns", "list"]);
+    assert_eq!(code, Some(2));
+}
+
+// ---------------------------------------------------------------------------------------------
+// `omno mock` and request logs (issue 10)
+
+/// Starts `omno <args>` with stderr captured to a file; returns the child, its first stdout line
+/// and the log file.
+fn start_logged(args: &[&str], env: &[(&str, &str)]) -> (Child, Value, tempfile::NamedTempFile) {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .stdout(Stdio::piped())
+        .stderr(log.reopen().unwrap());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, serde_json::from_str(&line).unwrap(), log)
+}
+
+/// Polls the log file until a line satisfies `pred` (bounded).
+fn wait_for_log(log: &tempfile::NamedTempFile, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        if let Some(v) = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| pred(v))
+        {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no matching log line in:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mock_serves_examples_and_logs_each_request_as_json() {
+    let (mut child, line, log) = start_logged(
+        &["mock", "--bind", "127.0.0.1:0"],
+        &[("OMNO__LOG__FORMAT", "json")],
+    );
+    let base = line["baseUrl"].as_str().unwrap().to_string();
+    assert!(base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"));
+    let http = http_client();
+    let r = http
+        .post(format!("{base}/public/payout"))
+        .header("Authorization", "Bearer whatever")
+        .header("X-Request-Id", "cli-mock-1")
+        .json(&payout_body("mock-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["status"],
+        "WAITING_FOR_CONFIRMATION"
+    );
+    let r = http
+        .post(format!("{base}/public/payout"))
+        .json(&payout_body("mock-2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let entry = wait_for_log(&log, |v| v["fields"]["request_id"] == "cli-mock-1");
+    assert_eq!(entry["level"], "INFO");
+    let f = &entry["fields"];
+    assert_eq!(f["method"], "POST");
+    assert_eq!(f["route"], "/public/payout");
+    assert_eq!(f["status"], 200);
+    assert!(f["latency_ms"].is_u64());
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_logs_route_templates_and_serves_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let (child, creds, log) = start_logged(
+        &["demo", "--bind", "127.0.0.1:0", "--database-url", &db],
+        &[("OMNO__LOG__FORMAT", "json")],
+    );
+    let base = creds["baseUrl"].as_str().unwrap().to_string();
+    let http = http_client();
+    let id = "019cebabac0c784783a8a7235f0e5af5";
+    let r = http
+        .get(format!("{base}/public/payout/{id}"))
+        .bearer_auth(creds["apiKey"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let rid = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let entry = wait_for_log(&log, |v| v["fields"]["request_id"] == rid.as_str());
+    assert_eq!(entry["fields"]["route"], "/public/payout/{payoutId}");
+    assert_eq!(entry["fields"]["status"], 404);
+    let r = http.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("omno_http_requests_total{"), "{text}");
+    assert!(!text.contains(id));
+    stop(Demo {
+        child,
+        line: String::new(),
+        creds,
+    });
+}
