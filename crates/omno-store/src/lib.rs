@@ -4,12 +4,15 @@
 //! job must commit together (the status change, its history, its outbox events and the stored
 //! `Idempotency-Key` response). Status changes are compare-and-set on the aggregate's `version`,
 //! so racing writers — on one node or many — cannot both win. Handlers never see SQL; a
-//! PostgreSQL implementation plugs in beside [`sqlite::SqliteStore`] without touching them.
+//! PostgreSQL implementation ([`postgres::PgStore`]) sits beside [`sqlite::SqliteStore`] without
+//! touching them.
 //!
 //! # Layout
 //! - this file: the [`Store`] trait, the records it stores and [`StoreError`].
 //! - [`sqlite`]: the embedded SQLite implementation (WAL, one writer connection, migrations).
-//! - `migrations/sqlite/`: append-only schema migrations, embedded in the binary.
+//! - [`postgres`]: the PostgreSQL implementation for many nodes on one database.
+//! - `migrations/{sqlite,postgres}/`: append-only schema migrations, same numbers in both,
+//!   embedded in the binary.
 
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -22,6 +25,7 @@ use omno_domain::payout::Payout;
 use omno_domain::psp::PspAccount;
 use time::OffsetDateTime;
 
+pub mod postgres;
 pub mod sqlite;
 
 /// Infrastructure failure; callers turn it into an opaque 500.
@@ -39,6 +43,9 @@ pub enum StoreError {
     /// A unique constraint was violated.
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// The batch this write was part of failed to commit.
+    #[error("write batch failed: {0}")]
+    Batch(String),
     /// An unsupported database URL.
     #[error("unsupported database url: {0}")]
     UnsupportedUrl(String),

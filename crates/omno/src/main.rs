@@ -191,7 +191,8 @@ fn init_logging(s: &Settings) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if s.log.format == "json" {
         builder.json().init();
     } else {
@@ -367,7 +368,14 @@ async fn migrate(args: DbArgs) -> ExitCode {
 
 /// Serves the mock until Ctrl-C/SIGTERM; prints `{"baseUrl":…}` once listening.
 async fn run_mock(args: MockArgs) -> ExitCode {
-    let settings = Settings::default();
+    // The mock reads `log.*` and `server.body_limit_bytes` like `serve` (omno.toml, environment).
+    let settings = match load_settings(&ServeArgs::default(), false) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("omno: {e}");
+            return ExitCode::from(2);
+        }
+    };
     init_logging(&settings);
     let listener = match tokio::net::TcpListener::bind(&args.bind).await {
         Ok(l) => l,

@@ -16,6 +16,9 @@ struct Mock {
 
 impl Mock {
     async fn spawn() -> Mock {
+        // reqwest is built without a default TLS provider (each test is its own process under
+        // nextest, and the mock never builds the server state that installs it).
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let router = omno_server::mock::mock_router(65536);
