@@ -80,16 +80,13 @@ pub async fn authenticate(
     headers: &HeaderMap,
 ) -> Result<MerchantRecord, ApiError> {
     let cred = credential(headers)?;
+    let store = &*state.store;
     let merchant_id = if cred.starts_with("sk_test_") || cred.starts_with("sk_live_") {
-        let key = state
-            .store
-            .find_api_key(&sha256_hex(cred))
+        state
+            .config
+            .api_key_owner(store, &sha256_hex(cred))
             .await?
-            .ok_or(ApiError::Unauthorized(INVALID))?;
-        if key.revoked_at.is_some() {
-            return Err(ApiError::Unauthorized(INVALID));
-        }
-        key.merchant_id
+            .ok_or(ApiError::Unauthorized(INVALID))?
     } else {
         let mut v = Validation::new(Algorithm::HS256);
         v.leeway = 0;
@@ -109,25 +106,25 @@ pub async fn authenticate(
             return Err(ApiError::Unauthorized(EXPIRED));
         }
         let client_id = ClientId::parse(&data.claims.azp).ok_or(ApiError::Unauthorized(INVALID))?;
-        let client = state
-            .store
-            .get_client(client_id)
+        let owner = state
+            .config
+            .client_owner(store, client_id)
             .await?
             .ok_or(ApiError::Unauthorized(INVALID))?;
-        if client.revoked_at.is_some() || client.merchant_id.hex() != data.claims.merchant_id {
+        if owner.hex() != data.claims.merchant_id {
             return Err(ApiError::Unauthorized(INVALID));
         }
-        client.merchant_id
+        owner
     };
     let merchant = state
-        .store
-        .get_merchant(merchant_id)
+        .config
+        .merchant(store, merchant_id)
         .await?
         .ok_or(ApiError::Unauthorized(INVALID))?;
     if !merchant.active {
         return Err(ApiError::Unauthorized(DISABLED));
     }
-    Ok(merchant)
+    Ok((*merchant).clone())
 }
 
 /// The authenticated merchant of a `/public` request, within its rate limit (§1.10).

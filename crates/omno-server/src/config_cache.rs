@@ -26,12 +26,30 @@ pub struct MerchantConfig {
     pub routers: HashMap<RouterId, Router>,
     /// FX rates.
     pub fx: FxTable,
+    /// Webhook endpoints.
+    pub endpoints: Vec<omno_store::EndpointRecord>,
 }
+
+/// Cached facts behind authentication, dropped on every configuration change.
+#[derive(Default)]
+struct AuthMaps {
+    /// API key hash → owner (`None`: unknown or revoked).
+    keys: HashMap<String, Option<MerchantId>>,
+    /// OAuth client → owner (`None`: unknown or revoked).
+    clients: HashMap<omno_domain::ids::ClientId, Option<MerchantId>>,
+    /// Merchants.
+    merchants: HashMap<MerchantId, Arc<omno_store::MerchantRecord>>,
+}
+
+/// Most cached customer ids before the map is reset.
+const MAX_CUSTOMERS: usize = 100_000;
 
 /// The cache.
 #[derive(Default)]
 pub struct ConfigCache {
     map: RwLock<HashMap<MerchantId, Arc<MerchantConfig>>>,
+    auth: RwLock<AuthMaps>,
+    customers: RwLock<HashMap<(MerchantId, String), omno_domain::ids::CustomerId>>,
     seen: Mutex<(i64, Option<Instant>)>,
 }
 
@@ -43,6 +61,116 @@ impl ConfigCache {
         if let Ok(mut m) = self.map.write() {
             m.remove(&merchant);
         }
+        if let Ok(mut a) = self.auth.write() {
+            *a = AuthMaps::default();
+        }
+    }
+
+    /// The owner of an API key (by hash), `None` when unknown or revoked.
+    pub async fn api_key_owner(
+        &self,
+        store: &dyn Store,
+        hash: &str,
+    ) -> Result<Option<MerchantId>, ApiError> {
+        self.check_version(store).await?;
+        if let Some(v) = self
+            .auth
+            .read()
+            .ok()
+            .and_then(|a| a.keys.get(hash).copied())
+        {
+            return Ok(v);
+        }
+        let owner = store
+            .find_api_key(hash)
+            .await?
+            .filter(|k| k.revoked_at.is_none())
+            .map(|k| k.merchant_id);
+        if let Ok(mut a) = self.auth.write() {
+            a.keys.insert(hash.to_string(), owner);
+        }
+        Ok(owner)
+    }
+
+    /// The owner of an active OAuth client, `None` when unknown or revoked.
+    pub async fn client_owner(
+        &self,
+        store: &dyn Store,
+        id: omno_domain::ids::ClientId,
+    ) -> Result<Option<MerchantId>, ApiError> {
+        self.check_version(store).await?;
+        if let Some(v) = self
+            .auth
+            .read()
+            .ok()
+            .and_then(|a| a.clients.get(&id).copied())
+        {
+            return Ok(v);
+        }
+        let owner = store
+            .get_client(id)
+            .await?
+            .filter(|c| c.revoked_at.is_none())
+            .map(|c| c.merchant_id);
+        if let Ok(mut a) = self.auth.write() {
+            a.clients.insert(id, owner);
+        }
+        Ok(owner)
+    }
+
+    /// A merchant record.
+    pub async fn merchant(
+        &self,
+        store: &dyn Store,
+        id: MerchantId,
+    ) -> Result<Option<Arc<omno_store::MerchantRecord>>, ApiError> {
+        self.check_version(store).await?;
+        if let Some(m) = self
+            .auth
+            .read()
+            .ok()
+            .and_then(|a| a.merchants.get(&id).cloned())
+        {
+            return Ok(Some(m));
+        }
+        let Some(m) = store.get_merchant(id).await? else {
+            return Ok(None);
+        };
+        let m = Arc::new(m);
+        if let Ok(mut a) = self.auth.write() {
+            a.merchants.insert(id, m.clone());
+        }
+        Ok(Some(m))
+    }
+
+    /// The stable customer id for (merchant, externalUserId); the mapping never changes.
+    pub async fn customer(
+        &self,
+        store: &dyn Store,
+        merchant: MerchantId,
+        external_user_id: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<omno_domain::ids::CustomerId, ApiError> {
+        let key = (merchant, external_user_id.to_string());
+        if let Some(id) = self
+            .customers
+            .read()
+            .ok()
+            .and_then(|c| c.get(&key).copied())
+        {
+            return Ok(id);
+        }
+        let candidate = omno_domain::ids::CustomerId(uuid::Uuid::now_v7());
+        let id = store
+            .ensure_customer(merchant, external_user_id, candidate, now)
+            .await?;
+        if let Ok(mut c) = self.customers.write() {
+            if c.len() >= MAX_CUSTOMERS {
+                c.clear();
+            }
+            c.insert(key, id);
+        }
+        Ok(id)
     }
 
     async fn check_version(&self, store: &dyn Store) -> Result<(), ApiError> {
@@ -62,8 +190,13 @@ impl ConfigCache {
             }
             Err(_) => true,
         };
-        if changed && let Ok(mut m) = self.map.write() {
-            m.clear();
+        if changed {
+            if let Ok(mut m) = self.map.write() {
+                m.clear();
+            }
+            if let Ok(mut a) = self.auth.write() {
+                *a = AuthMaps::default();
+            }
         }
         Ok(())
     }
@@ -103,10 +236,12 @@ impl ConfigCache {
                 updated_at: r.updated_at,
             });
         }
+        let endpoints = store.list_endpoints(merchant).await?;
         let cfg = Arc::new(MerchantConfig {
             accounts,
             routers,
             fx: FxTable { rates },
+            endpoints,
         });
         if let Ok(mut m) = self.map.write() {
             m.insert(merchant, cfg.clone());
@@ -123,6 +258,7 @@ pub async fn changed(
 ) -> Result<(), ApiError> {
     let v = store.bump_config_version().await?;
     cache.invalidate(merchant);
+    // Other merchants' entries stay valid: only the version moved.
     if let Ok(mut s) = cache.seen.lock() {
         *s = (v, Some(Instant::now()));
     }

@@ -32,7 +32,8 @@ pub async fn targets(
     transaction_url: Option<&str>,
 ) -> Result<Vec<DeliveryTarget>, ApiError> {
     let mut out: Vec<DeliveryTarget> = Vec::new();
-    for e in state.store.list_endpoints(merchant).await? {
+    let cfg = state.config.get(&*state.store, merchant).await?;
+    for e in cfg.endpoints.iter().cloned() {
         let subscribed = e.enabled
             && e.event_types.iter().any(|t| t == event_type)
             && (e.statuses.is_empty() || e.statuses.iter().any(|s| s == status));

@@ -11,6 +11,7 @@
 //! - this file: the [`Store`] trait, the records it stores and [`StoreError`].
 //! - [`sqlite`]: the embedded SQLite implementation (WAL, one writer connection, migrations).
 //! - [`postgres`]: the PostgreSQL implementation for many nodes on one database.
+//! - [`testing`]: fresh PostgreSQL databases for the test suites (`OMNO_TEST_PG_URL`).
 //! - `migrations/{sqlite,postgres}/`: append-only schema migrations, same numbers in both,
 //!   embedded in the binary.
 
@@ -27,6 +28,7 @@ use time::OffsetDateTime;
 
 pub mod postgres;
 pub mod sqlite;
+pub mod testing;
 
 /// Infrastructure failure; callers turn it into an opaque 500.
 #[derive(Debug, thiserror::Error)]
@@ -676,4 +678,62 @@ pub fn to_ms(t: OffsetDateTime) -> i64 {
 pub fn from_ms(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// A store of either backend, chosen by the database URL (`sqlite://PATH` or `postgres://…`).
+#[derive(Clone)]
+pub enum AnyStore {
+    /// Embedded SQLite.
+    Sqlite(sqlite::SqliteStore),
+    /// PostgreSQL (many nodes).
+    Postgres(postgres::PgStore),
+}
+
+impl AnyStore {
+    /// Opens the database named by `url` with a pool of `max_connections`. Does not migrate.
+    pub async fn open(url: &str, max_connections: u32) -> StoreResult<Self> {
+        if postgres::is_postgres_url(url) {
+            Ok(Self::Postgres(
+                postgres::PgStore::open(url, max_connections).await?,
+            ))
+        } else if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite(
+                sqlite::SqliteStore::open(url, max_connections).await?,
+            ))
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_string()))
+        }
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match self {
+            Self::Sqlite(s) => s.migrate().await,
+            Self::Postgres(s) => s.migrate().await,
+        }
+    }
+
+    /// Whether every embedded migration is applied.
+    pub async fn migrations_applied(&self) -> StoreResult<bool> {
+        match self {
+            Self::Sqlite(s) => s.migrations_applied().await,
+            Self::Postgres(s) => s.migrations_applied().await,
+        }
+    }
+
+    /// Closes the connections (SQLite checkpoints its WAL).
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(s) => s.close().await,
+            Self::Postgres(s) => s.close().await,
+        }
+    }
+
+    /// The store behind the trait, as the server holds it.
+    pub fn shared(&self) -> std::sync::Arc<dyn Store> {
+        match self {
+            Self::Sqlite(s) => std::sync::Arc::new(s.clone()),
+            Self::Postgres(s) => std::sync::Arc::new(s.clone()),
+        }
+    }
 }

@@ -1,5 +1,6 @@
-//! Storage contract tests: behaviour every `Store` implementation must have. Runs on SQLite now;
-//! the PostgreSQL implementation will run the same functions.
+//! Storage contract tests: behaviour every `Store` implementation must have. Each case runs on
+//! SQLite (`sqlite_*`) and on PostgreSQL (`pg_*`, a fresh database on `OMNO_TEST_PG_URL`; skipped
+//! without it, failing under `CI=true`).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
 use omno_domain::country::CountryCode;
@@ -7,20 +8,108 @@ use omno_domain::customer::{Billing, Customer};
 use omno_domain::ids::{CustomerId, EventId, MerchantId, PayoutId};
 use omno_domain::money::{Currency, MinorUnits, Money};
 use omno_domain::payout::{Dispatch, HistoryEntry, Metadata, Payout, PayoutStatus};
-use omno_store::sqlite::SqliteStore;
 use omno_store::{
-    CreateMeta, CreateOutcome, IdemCheck, IdemWrite, MerchantRecord, NewEvent, PanUpdate,
+    AnyStore, CreateMeta, CreateOutcome, IdemCheck, IdemWrite, MerchantRecord, NewEvent, PanUpdate,
     PayoutWrite, SaveOutcome, Store, StoredResponse,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-async fn sqlite() -> (SqliteStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let s = SqliteStore::open(&url, 2).await.unwrap();
-    s.migrate().await.unwrap();
-    (s, dir)
+/// A migrated store of one backend; dropped (PG: database dropped) by [`Db::finish`].
+struct Db {
+    store: AnyStore,
+    pg_url: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Db {
+    async fn sqlite() -> Db {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = AnyStore::open(&url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        Db {
+            store,
+            pg_url: None,
+            _dir: Some(dir),
+        }
+    }
+
+    /// `None` when PostgreSQL tests are skipped (not under CI).
+    async fn pg() -> Option<Db> {
+        let url = omno_store::testing::fresh_pg_database().await.unwrap()?;
+        let store = AnyStore::open(&url, 4).await.unwrap();
+        store.migrate().await.unwrap();
+        Some(Db {
+            store,
+            pg_url: Some(url),
+            _dir: None,
+        })
+    }
+
+    async fn finish(self) {
+        self.store.close().await;
+        if let Some(url) = &self.pg_url {
+            omno_store::testing::drop_database(url).await.unwrap();
+        }
+    }
+}
+
+/// Runs each contract case on both backends: `sqlite_<case>` and `pg_<case>`.
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let db = super::Db::sqlite().await;
+                    super::$case(&*db.store.shared()).await;
+                    db.finish().await;
+                }
+            )*
+        }
+        mod pg {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let Some(db) = super::Db::pg().await else { return };
+                    super::$case(&*db.store.shared()).await;
+                    db.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    payout_round_trips_and_order_ids_are_unique,
+    idempotency_keys_replay_mismatch_and_expire,
+    save_is_a_compare_and_set_on_version,
+    due_payouts_are_leased_to_one_worker,
+    concurrent_creates_of_one_order_id_make_one_payout,
+    concurrent_claims_hand_each_payout_to_one_worker,
+    deliveries_are_leased_in_order_and_logged,
+    settings_and_config_version,
+    search_filters_and_pages,
+);
+
+#[test]
+fn migration_directories_have_the_same_files() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let names = |b: &str| {
+        let mut v: Vec<String> = std::fs::read_dir(dir.join(b))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let (sqlite, pg) = (names("sqlite"), names("postgres"));
+    assert!(!sqlite.is_empty());
+    assert_eq!(
+        sqlite, pg,
+        "R20: every migration has the same number and name in both"
+    );
 }
 
 fn t0() -> OffsetDateTime {
@@ -140,10 +229,8 @@ fn event(p: &Payout) -> NewEvent {
     }
 }
 
-#[tokio::test]
-async fn payout_round_trips_and_order_ids_are_unique() {
-    let (s, _d) = sqlite().await;
-    let m = merchant(&s).await;
+async fn payout_round_trips_and_order_ids_are_unique(s: &dyn Store) {
+    let m = merchant(s).await;
     let c = s
         .ensure_customer(m, "u", CustomerId(Uuid::now_v7()), t0())
         .await
@@ -193,10 +280,8 @@ async fn payout_round_trips_and_order_ids_are_unique() {
     );
 }
 
-#[tokio::test]
-async fn idempotency_keys_replay_mismatch_and_expire() {
-    let (s, _d) = sqlite().await;
-    let m = merchant(&s).await;
+async fn idempotency_keys_replay_mismatch_and_expire(s: &dyn Store) {
+    let m = merchant(s).await;
     let c = s
         .ensure_customer(m, "u", CustomerId(Uuid::now_v7()), t0())
         .await
@@ -236,10 +321,8 @@ async fn idempotency_keys_replay_mismatch_and_expire() {
     );
 }
 
-#[tokio::test]
-async fn save_is_a_compare_and_set_on_version() {
-    let (s, _d) = sqlite().await;
-    let m = merchant(&s).await;
+async fn save_is_a_compare_and_set_on_version(s: &dyn Store) {
+    let m = merchant(s).await;
     let c = s
         .ensure_customer(m, "u", CustomerId(Uuid::now_v7()), t0())
         .await
@@ -276,10 +359,8 @@ async fn save_is_a_compare_and_set_on_version() {
     assert_eq!(s.payout_pan(p.id).await.unwrap(), Some(vec![9; 40]));
 }
 
-#[tokio::test]
-async fn due_payouts_are_leased_to_one_worker() {
-    let (s, _d) = sqlite().await;
-    let m = merchant(&s).await;
+async fn due_payouts_are_leased_to_one_worker(s: &dyn Store) {
+    let m = merchant(s).await;
     let c = s
         .ensure_customer(m, "u", CustomerId(Uuid::now_v7()), t0())
         .await
@@ -316,5 +397,278 @@ async fn due_payouts_are_leased_to_one_worker() {
         .await
         .unwrap(),
         vec![p.id]
+    );
+}
+
+async fn concurrent_creates_of_one_order_id_make_one_payout(s: &dyn Store) {
+    let m = merchant(s).await;
+    let c = s
+        .ensure_customer(m, "u", CustomerId(Uuid::now_v7()), t0())
+        .await
+        .unwrap();
+    let ps: Vec<Payout> = (0..4).map(|_| payout(m, c, "o-race")).collect();
+    let create = |p: &Payout| {
+        let e = event(p);
+        let p = p.clone();
+        async move { s.create_payout(&p, &meta("a", None), &[e]).await.unwrap() }
+    };
+    let (a, b, c2, d) = tokio::join!(
+        create(&ps[0]),
+        create(&ps[1]),
+        create(&ps[2]),
+        create(&ps[3])
+    );
+    let outcomes = [a, b, c2, d];
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == CreateOutcome::Created)
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, CreateOutcome::Created | CreateOutcome::OrderReplay(_)))
+    );
+
+    // One Idempotency-Key raced by different orders: one wins, the others replay its answer.
+    let qs: Vec<Payout> = (0..4)
+        .map(|i| payout(m, c, &format!("o-idem-{i}")))
+        .collect();
+    let create = |p: &Payout| {
+        let p = p.clone();
+        async move {
+            s.create_payout(&p, &meta("k", Some("key-race")), &[])
+                .await
+                .unwrap()
+        }
+    };
+    let (a, b, c2, d) = tokio::join!(
+        create(&qs[0]),
+        create(&qs[1]),
+        create(&qs[2]),
+        create(&qs[3])
+    );
+    let outcomes = [a, b, c2, d];
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == CreateOutcome::Created)
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, CreateOutcome::Created | CreateOutcome::IdemReplay(_)))
+    );
+}
+
+async fn concurrent_claims_hand_each_payout_to_one_worker(s: &dyn Store) {
+    let m = merchant(s).await;
+    let c = s
+        .ensure_customer(m, "u", CustomerId(Uuid::now_v7()), t0())
+        .await
+        .unwrap();
+    let mut all = Vec::new();
+    for i in 0..24 {
+        let p = payout(m, c, &format!("o-{i}"));
+        s.create_payout(&p, &meta(&format!("f{i}"), None), &[])
+            .await
+            .unwrap();
+        all.push(p.id);
+    }
+    let due = t0() + Duration::days(7);
+    let lease = due + Duration::seconds(30);
+    let claim = |owner: &'static str| async move {
+        let mut got = Vec::new();
+        loop {
+            let ids = s.claim_due_payouts(due, owner, lease, 4).await.unwrap();
+            if ids.is_empty() {
+                break got;
+            }
+            got.extend(ids);
+        }
+    };
+    let (a, b, c2) = tokio::join!(claim("n1"), claim("n2"), claim("n3"));
+    let mut claimed: Vec<PayoutId> = a.into_iter().chain(b).chain(c2).collect();
+    claimed.sort_by_key(|p| p.hex());
+    all.sort_by_key(|p| p.hex());
+    assert_eq!(claimed, all, "every due payout claimed exactly once");
+    // Releasing a lease makes the payout claimable again, by anyone.
+    s.release_payout_lease(all[0], "n1").await.unwrap();
+    s.release_payout_lease(all[0], "n2").await.unwrap();
+    s.release_payout_lease(all[0], "n3").await.unwrap();
+    assert_eq!(
+        s.claim_due_payouts(due, "n4", lease, 10).await.unwrap(),
+        vec![all[0]]
+    );
+}
+
+async fn deliveries_are_leased_in_order_and_logged(s: &dyn Store) {
+    let m = merchant(s).await;
+    let c = s
+        .ensure_customer(m, "u", CustomerId(Uuid::now_v7()), t0())
+        .await
+        .unwrap();
+    let p = payout(m, c, "o-1");
+    s.create_payout(&p, &meta("a", None), &[event(&p)])
+        .await
+        .unwrap();
+    let mut q = p.clone();
+    q.apply(PayoutStatus::Pending, None, None, t0()).unwrap();
+    s.save_payout(PayoutWrite {
+        payout: &q,
+        expected_version: 1,
+        events: vec![event(&q)],
+        idem: None,
+        pan: PanUpdate::Keep,
+        release_lease_of: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.pending_deliveries().await.unwrap(), 2);
+    let lease = t0() + Duration::seconds(30);
+    let first = s.claim_due_deliveries(t0(), "n1", lease, 10).await.unwrap();
+    assert_eq!(first.len(), 1, "the second event waits for the first");
+    assert_eq!(first[0].body, "{}");
+    assert!(
+        s.claim_due_deliveries(t0(), "n2", lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let d = first[0].delivery.id;
+    let attempt = omno_store::AttemptRecord {
+        attempt: 1,
+        at: t0(),
+        http_status: Some(200),
+        latency_ms: 3,
+        error: None,
+        response_snippet: Some("OK".into()),
+    };
+    s.finish_attempt(d, &attempt, "DELIVERED", None)
+        .await
+        .unwrap();
+    let (rec, attempts) = s.get_delivery(d).await.unwrap().unwrap();
+    assert_eq!(rec.status, "DELIVERED");
+    assert_eq!(rec.attempt_count, 1);
+    assert_eq!(attempts, vec![attempt]);
+    let second = s.claim_due_deliveries(t0(), "n2", lease, 10).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_ne!(second[0].delivery.id, d);
+    assert_eq!(s.pending_deliveries().await.unwrap(), 1);
+    // An expired lease is taken over.
+    let later = lease + Duration::seconds(1);
+    let again = s
+        .claim_due_deliveries(later, "n3", later + Duration::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].delivery.id, second[0].delivery.id);
+    // Redelivery queues a delivered one again with a new window.
+    let re = s.redeliver(d, later).await.unwrap().unwrap();
+    assert_eq!(re.status, "PENDING");
+    assert_eq!(re.retry_from, 1);
+    let listed = s
+        .list_deliveries(
+            &omno_store::DeliveryFilter {
+                merchant_id: Some(m),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 2);
+}
+
+async fn settings_and_config_version(s: &dyn Store) {
+    assert_eq!(s.get_setting("k").await.unwrap(), None);
+    assert_eq!(s.init_setting("k", "a").await.unwrap(), "a");
+    assert_eq!(
+        s.init_setting("k", "b").await.unwrap(),
+        "a",
+        "first value stays"
+    );
+    s.put_setting("k", "c").await.unwrap();
+    assert_eq!(s.get_setting("k").await.unwrap().as_deref(), Some("c"));
+    assert_eq!(s.config_version().await.unwrap(), 0);
+    assert_eq!(s.bump_config_version().await.unwrap(), 1);
+    assert_eq!(s.bump_config_version().await.unwrap(), 2);
+    assert_eq!(s.config_version().await.unwrap(), 2);
+    s.ping().await.unwrap();
+}
+
+async fn search_filters_and_pages(s: &dyn Store) {
+    let m = merchant(s).await;
+    let c = s
+        .ensure_customer(m, "u", CustomerId(Uuid::now_v7()), t0())
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let mut p = payout(m, c, &format!("o-{i}"));
+        p.created_at = t0() + Duration::seconds(i);
+        s.create_payout(&p, &meta(&format!("f{i}"), None), &[])
+            .await
+            .unwrap();
+        ids.push(p);
+    }
+    let mut q = ids[1].clone();
+    q.apply(PayoutStatus::Pending, None, None, t0()).unwrap();
+    s.save_payout(PayoutWrite {
+        payout: &q,
+        expected_version: 1,
+        events: vec![],
+        idem: None,
+        pan: PanUpdate::Keep,
+        release_lease_of: None,
+    })
+    .await
+    .unwrap();
+    let f = omno_store::PayoutFilter {
+        merchant_id: Some(m),
+        ..Default::default()
+    };
+    let all = s.search_payouts(&f, None, 10).await.unwrap();
+    let order: Vec<_> = all.iter().map(|p| p.order_id.as_str()).collect();
+    assert_eq!(order, ["o-2", "o-1", "o-0"], "newest first");
+    let page = s
+        .search_payouts(&f, Some((all[0].created_at, all[0].id)), 1)
+        .await
+        .unwrap();
+    assert_eq!(page[0].order_id, "o-1");
+    let pending = s
+        .search_payouts(
+            &omno_store::PayoutFilter {
+                statuses: vec!["PENDING".into(), "PROCESSED".into()],
+                ..f.clone()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].order_id, "o-1");
+    assert_eq!(
+        s.search_payouts(
+            &omno_store::PayoutFilter {
+                order_id: Some("o-0".into()),
+                external_user_id: Some("u".into()),
+                ..f
+            },
+            None,
+            10
+        )
+        .await
+        .unwrap()
+        .len(),
+        1
     );
 }

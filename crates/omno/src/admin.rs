@@ -255,20 +255,16 @@ pub(crate) async fn run(
             return ExitCode::from(1);
         }
     };
-    let state = match omno_server::build_state(
-        settings,
-        Arc::new(store.clone()),
-        Arc::new(SystemClock),
-        public,
-    )
-    .await
-    {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("omno: {e:#}");
-            return ExitCode::from(1);
-        }
-    };
+    let state =
+        match omno_server::build_state(settings, store.shared(), Arc::new(SystemClock), public)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("omno: {e:#}");
+                return ExitCode::from(1);
+            }
+        };
     let router = omno_server::build_router(state);
     let mut req = Request::builder()
         .method(method)

@@ -14,11 +14,12 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use omno_server::clock::SystemClock;
 use omno_server::config::Settings;
-use omno_store::sqlite::SqliteStore;
+use omno_store::AnyStore;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 mod admin;
+mod bench;
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +46,8 @@ enum Command {
     Openapi,
     /// Run an admin API operation directly on the database.
     Admin(AdminArgs),
+    /// Drive load against omno and report throughput and latency.
+    Bench(bench::BenchArgs),
 }
 
 /// `omno admin <resource> <verb> …` (API.md §15.5).
@@ -200,11 +203,10 @@ fn init_logging(s: &Settings) {
     }
 }
 
-async fn open_store(s: &Settings) -> anyhow::Result<SqliteStore> {
-    if s.database.url.starts_with("postgres") {
-        anyhow::bail!("PostgreSQL is not supported by this build yet; use sqlite://PATH");
-    }
-    let store = SqliteStore::open(&s.database.url, s.database.max_connections).await?;
+/// Opens `database.url` (SQLite or PostgreSQL) and applies pending migrations (PostgreSQL
+/// serializes concurrent runs, so nodes starting together are safe).
+async fn open_store(s: &Settings) -> anyhow::Result<AnyStore> {
+    let store = AnyStore::open(&s.database.url, s.database.max_connections).await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -280,20 +282,16 @@ async fn run_server(args: ServeArgs, demo: bool) -> ExitCode {
     };
     let grace = Duration::from_secs(settings.server.shutdown_grace_secs);
     let admin_token = settings.admin.token.clone().unwrap_or_default();
-    let state = match omno_server::build_state(
-        settings,
-        Arc::new(store.clone()),
-        Arc::new(SystemClock),
-        public,
-    )
-    .await
-    {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("omno: {e:#}");
-            return ExitCode::from(1);
-        }
-    };
+    let state =
+        match omno_server::build_state(settings, store.shared(), Arc::new(SystemClock), public)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("omno: {e:#}");
+                return ExitCode::from(1);
+            }
+        };
     let stop = CancellationToken::new();
     let worker = tokio::spawn(omno_server::worker::run(state.clone(), stop.clone()));
     if demo {
@@ -433,6 +431,7 @@ fn main() -> ExitCode {
             Command::Migrate(a) => migrate(a).await,
             Command::Mock(a) => run_mock(a).await,
             Command::Admin(a) => admin::run(a, load_settings).await,
+            Command::Bench(a) => bench::run(a).await,
             Command::Openapi => {
                 let doc = omno_server::openapi_document();
                 match doc.to_pretty_json() {

@@ -7,7 +7,7 @@
 
 use omno_domain::errors::FieldErrors;
 use omno_domain::ids::RouterId;
-use omno_domain::ids::{CustomerId, EventId, PayoutId};
+use omno_domain::ids::{EventId, PayoutId};
 use omno_domain::payout::{
     Decision, Destination, Dispatch, HistoryEntry, Metadata, Payout, PayoutStatus,
 };
@@ -173,11 +173,11 @@ pub async fn create(
     }
 
     let customer_id = state
-        .store
-        .ensure_customer(
+        .config
+        .customer(
+            &*state.store,
             merchant.id,
             &input.customer.external_user_id,
-            CustomerId(Uuid::now_v7()),
             now,
         )
         .await?;

@@ -393,6 +393,7 @@ async fn rotate_webhook_secret(
     m.webhook_secret_enc = state.keys.seal(secret.as_bytes());
     m.updated_at = trunc_ms(state.clock.now());
     state.store.update_merchant(&m).await?;
+    crate::config_cache::changed(&state.config, &*state.store, id).await?;
     Ok(Reply::ok(to_json(&WebhookSecret {
         webhook_secret: secret,
     })?))
@@ -551,6 +552,7 @@ async fn rotate_credential(
         .store
         .set_client_secret(c.client_id, &c.secret_hash, trunc_ms(state.clock.now()))
         .await?;
+    crate::config_cache::changed(&state.config, &*state.store, c.merchant_id).await?;
     Ok(Reply::ok(to_json(&credential_view(&c, Some(secret)))?))
 }
 
@@ -569,6 +571,7 @@ async fn revoke_credential(
         .store
         .revoke_client(c.merchant_id, c.client_id, trunc_ms(state.clock.now()))
         .await?;
+    crate::config_cache::changed(&state.config, &*state.store, c.merchant_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -633,5 +636,6 @@ async fn revoke_api_key(
     {
         return Err(ApiError::NotFound);
     }
+    crate::config_cache::changed(&state.config, &*state.store, merchant).await?;
     Ok(StatusCode::NO_CONTENT)
 }

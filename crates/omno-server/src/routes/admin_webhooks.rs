@@ -229,6 +229,7 @@ async fn create_endpoint(
     };
     apply_fields(&state, &body, &mut e, true)?;
     state.store.insert_endpoint(&e).await?;
+    crate::config_cache::changed(&state.config, &*state.store, merchant_id).await?;
     let mut r = Reply::ok(to_json(&endpoint_view(&e, Some(secret)))?);
     r.status = StatusCode::CREATED;
     Ok(r)
@@ -296,6 +297,7 @@ async fn patch_endpoint(
     if !state.store.update_endpoint(&e).await? {
         return Err(ApiError::NotFound);
     }
+    crate::config_cache::changed(&state.config, &*state.store, e.merchant_id).await?;
     Ok(Reply::ok(to_json(&endpoint_view(&e, None))?))
 }
 
@@ -313,6 +315,7 @@ async fn delete_endpoint(
     if !state.store.delete_endpoint(e.merchant_id, e.id).await? {
         return Err(ApiError::NotFound);
     }
+    crate::config_cache::changed(&state.config, &*state.store, e.merchant_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -331,6 +334,7 @@ async fn rotate_endpoint_secret(
     e.secret_enc = state.keys.seal(secret.as_bytes());
     e.updated_at = trunc_ms(state.clock.now());
     state.store.update_endpoint(&e).await?;
+    crate::config_cache::changed(&state.config, &*state.store, e.merchant_id).await?;
     Ok(Reply::ok(to_json(&endpoint_view(&e, Some(secret)))?))
 }
 

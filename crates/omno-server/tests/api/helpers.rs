@@ -1,5 +1,8 @@
-//! Test harness: `TestApp::spawn()` starts the real router on 127.0.0.1:0 with a fresh SQLite
-//! file, seeds the demo merchant, and lets the test drive the background worker and the clock.
+//! Test harness: `TestApp::spawn()` starts the real router on 127.0.0.1:0 with a fresh database,
+//! seeds the demo merchant, and lets the test drive the background worker and the clock.
+//!
+//! The database is a SQLite temp file, or, with `OMNO_TEST_PG_URL` set, a fresh PostgreSQL
+//! database created on that server (STYLE.md R11): `scripts/test` runs this suite both ways.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +11,7 @@ use omno_server::clock::OffsetClock;
 use omno_server::config::Settings;
 use omno_server::seed::DemoCredentials;
 use omno_server::state::AppState;
-use omno_store::sqlite::SqliteStore;
+use omno_store::AnyStore;
 use reqwest::{Client, Method, Response};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -19,8 +22,9 @@ pub(crate) struct TestApp {
     pub(crate) creds: DemoCredentials,
     pub(crate) state: AppState,
     pub(crate) clock: Arc<OffsetClock>,
-    pub(crate) store: SqliteStore,
-    pub(crate) db_path: std::path::PathBuf,
+    pub(crate) store: AnyStore,
+    /// The database URL, for restarts on the same database.
+    pub(crate) db_url: String,
     pub(crate) admin_token: String,
     stop: CancellationToken,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -35,35 +39,33 @@ impl TestApp {
     }
 
     pub(crate) async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        if pg_selected() {
+            let url = omno_store::testing::fresh_pg_database()
+                .await
+                .unwrap()
+                .unwrap();
+            return Self::start_on(&url, tweak).await;
+        }
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("omno.db");
-        let mut app = Self::start_on(&path, tweak).await;
+        let url = format!("sqlite://{}", dir.path().join("omno.db").display());
+        let mut app = Self::start_on(&url, tweak).await;
         app._dir = Some(dir);
         app
     }
 
-    /// Starts a server on an existing database file (restart tests).
-    pub(crate) async fn start_on(
-        path: &std::path::Path,
-        tweak: impl FnOnce(&mut Settings),
-    ) -> TestApp {
-        let url = format!("sqlite://{}", path.display());
-        let mut settings = Settings::for_tests(&url);
+    /// Starts a server on an existing database (restart tests): the `db_url` of an earlier app.
+    pub(crate) async fn start_on(url: &str, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = Settings::for_tests(url);
         settings.admin.token = Some(ADMIN_TOKEN.into());
         tweak(&mut settings);
-        let store = SqliteStore::open(&url, 4).await.unwrap();
+        let store = AnyStore::open(url, 4).await.unwrap();
         store.migrate().await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let clock = Arc::new(OffsetClock::default());
-        let state = omno_server::build_state(
-            settings,
-            Arc::new(store.clone()),
-            clock.clone(),
-            base.clone(),
-        )
-        .await
-        .unwrap();
+        let state = omno_server::build_state(settings, store.shared(), clock.clone(), base.clone())
+            .await
+            .unwrap();
         let creds = omno_server::seed::seed_demo(&state).await.unwrap();
         let stop = CancellationToken::new();
         let router = omno_server::build_router(state.clone());
@@ -80,7 +82,7 @@ impl TestApp {
             state,
             clock,
             store,
-            db_path: path.to_path_buf(),
+            db_url: url.to_string(),
             admin_token: ADMIN_TOKEN.into(),
             stop,
             server: Some(server),
@@ -96,6 +98,52 @@ impl TestApp {
         }
         self.store.close().await;
         self._dir.take()
+    }
+
+    /// Whether `needle` occurs anywhere in the stored data: the SQLite files byte for byte, or
+    /// every text and bytea column of every PostgreSQL table.
+    pub(crate) async fn database_contains(&self, needle: &[u8]) -> bool {
+        match &self.store {
+            AnyStore::Sqlite(_) => {
+                let path = self.db_url.trim_start_matches("sqlite://");
+                let dir = std::path::Path::new(path).parent().unwrap();
+                std::fs::read_dir(dir).unwrap().any(|entry| {
+                    let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+                    bytes.windows(needle.len()).any(|w| w == needle)
+                })
+            }
+            AnyStore::Postgres(pg) => {
+                use sqlx::Row;
+                let cols = sqlx::query(
+                    "select table_name::text as t, column_name::text as c, data_type::text as d \
+                     from information_schema.columns where table_schema = 'public' \
+                     and data_type in ('text', 'bytea')",
+                )
+                .fetch_all(pg.pool())
+                .await
+                .unwrap();
+                assert!(!cols.is_empty());
+                for col in cols {
+                    let (t, c, d): (String, String, String) =
+                        (col.get("t"), col.get("c"), col.get("d"));
+                    let cond = if d == "bytea" {
+                        format!("position($1::bytea in \"{c}\") > 0")
+                    } else {
+                        format!("position(convert_from($1::bytea, 'UTF8') in \"{c}\") > 0")
+                    };
+                    let n: i64 =
+                        sqlx::query_scalar(&format!("select count(*) from \"{t}\" where {cond}"))
+                            .bind(needle)
+                            .fetch_one(pg.pool())
+                            .await
+                            .unwrap();
+                    if n > 0 {
+                        return true;
+                    }
+                }
+                false
+            }
+        }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -199,6 +247,11 @@ impl TestApp {
         let v: Value = r.json().await.unwrap();
         v["apiKey"].as_str().unwrap().to_string()
     }
+}
+
+/// Whether this run uses PostgreSQL (`OMNO_TEST_PG_URL` set).
+pub(crate) fn pg_selected() -> bool {
+    std::env::var(omno_store::testing::PG_URL_VAR).is_ok_and(|v| !v.trim().is_empty())
 }
 
 pub(crate) fn customer() -> Value {

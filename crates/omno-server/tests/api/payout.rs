@@ -219,6 +219,9 @@ async fn merchant_without_confirmation_dispatches_at_once() {
         .unwrap();
     m.payout_confirmation_required = false;
     app.state.store.update_merchant(&m).await.unwrap();
+    omno_server::config_cache::changed(&app.state.config, &*app.state.store, m.id)
+        .await
+        .unwrap();
 
     let r = app
         .create_payout(&payout_body("wd-auto", 40.0, "EUR"))
@@ -280,10 +283,10 @@ async fn a_committed_payout_survives_a_restart() {
     let id = app.new_payout("wd-durable", 77.7).await;
     assert_eq!(app.confirm(&id).await.status(), 200);
     let key = app.creds.api_key.clone();
-    let path = app.db_path.clone();
+    let url = app.db_url.clone();
     let dir = app.shutdown().await;
 
-    let again = TestApp::start_on(&path, |_| {}).await;
+    let again = TestApp::start_on(&url, |_| {}).await;
     // The demo seed re-issues the API key on start; the old one is revoked.
     let r = again
         .client

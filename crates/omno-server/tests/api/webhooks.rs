@@ -398,9 +398,9 @@ async fn a_loopback_target_is_refused_at_delivery_when_not_allowed() {
     let app = TestApp::spawn().await;
     let rx = Receiver::start(&[]).await;
     app.create_payout(&with_hook("wh-6", 48.0, &rx.url)).await;
-    let path = app.db_path.clone();
+    let url = app.db_url.clone();
     let dir = app.shutdown().await;
-    let strict = TestApp::start_on(&path, |s| s.webhooks.allow_loopback = false).await;
+    let strict = TestApp::start_on(&url, |s| s.webhooks.allow_loopback = false).await;
     strict.run_pending_jobs().await;
     assert!(rx.received().is_empty());
     let (_, page) = admin(
