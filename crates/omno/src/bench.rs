@@ -253,7 +253,7 @@ async fn run_scenario(s: Arc<Shared>, kind: Kind, a: &BenchArgs, name: &str) -> 
                     .map(|i| i.mul_f64(c as f64 / conns as f64))
                     .unwrap_or_default();
             loop {
-                if let Some(i) = interval {
+                if interval.is_some() {
                     if scheduled >= deadline {
                         break;
                     }
