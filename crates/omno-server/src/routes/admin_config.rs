@@ -455,7 +455,7 @@ async fn delete_psp_account(
 /// A routing target.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct TargetView {
+pub struct RouterTargetView {
     psp_account_id: String,
     weight: u32,
 }
@@ -506,7 +506,7 @@ pub struct ConditionsView {
 pub struct RuleView {
     name: String,
     conditions: ConditionsView,
-    targets: Vec<TargetView>,
+    targets: Vec<RouterTargetView>,
 }
 
 /// A router (§9.1).
@@ -517,7 +517,7 @@ pub struct RouterView {
     merchant_id: String,
     name: String,
     rules: Vec<RuleView>,
-    fallback_targets: Vec<TargetView>,
+    fallback_targets: Vec<RouterTargetView>,
     created_at: String,
     updated_at: String,
 }
@@ -528,9 +528,9 @@ pub struct RouterList {
     data: Vec<RouterView>,
 }
 
-fn targets_view(t: &[Target]) -> Vec<TargetView> {
+fn targets_view(t: &[Target]) -> Vec<RouterTargetView> {
     t.iter()
-        .map(|t| TargetView {
+        .map(|t| RouterTargetView {
             psp_account_id: t.psp_account_id.hex(),
             weight: t.weight,
         })

@@ -51,7 +51,7 @@ pub struct SearchPage {
 /// One PSP attempt.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct AttemptView {
+pub struct PspAttemptView {
     attempt: u32,
     psp_account_id: Option<String>,
     psp_transaction_id: Option<String>,
@@ -81,10 +81,10 @@ pub struct AdminTransactionView {
     kind: &'static str,
     #[serde(flatten)]
     transaction: TransactionView,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     routing: Option<Value>,
-    attempts: Vec<AttemptView>,
-    #[schema(value_type = Object)]
+    attempts: Vec<PspAttemptView>,
+    #[schema(value_type = Option<Object>)]
     fx: Option<Value>,
     destination: Option<DestinationView>,
     sync_attempts: i64,
@@ -105,7 +105,7 @@ fn admin_view(p: &Payout) -> AdminTransactionView {
                 | PayoutStatus::Rejected => "PENDING",
             };
             let finished = p.status.is_final().then_some(p.updated_at);
-            vec![AttemptView {
+            vec![PspAttemptView {
                 attempt: 1,
                 psp_account_id: p.processor_psp_id.map(|i| i.hex()),
                 psp_transaction_id: p.psp_transaction_id.clone(),

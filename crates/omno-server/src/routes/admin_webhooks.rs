@@ -341,7 +341,7 @@ async fn rotate_endpoint_secret(
 /// `target` of a delivery.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct TargetView {
+pub struct DeliveryTargetView {
     endpoint_id: Option<String>,
     url: String,
 }
@@ -349,7 +349,7 @@ pub struct TargetView {
 /// One logged attempt.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct AttemptView {
+pub struct DeliveryAttemptView {
     attempt: i64,
     at: String,
     http_status: Option<i64>,
@@ -367,14 +367,14 @@ pub struct DeliveryView {
     event_id: String,
     event_type: String,
     transaction_id: String,
-    target: TargetView,
+    target: DeliveryTargetView,
     status: String,
     attempt_count: i64,
     next_attempt_at: Option<String>,
     last_attempt_at: Option<String>,
     created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    attempts: Option<Vec<AttemptView>>,
+    attempts: Option<Vec<DeliveryAttemptView>>,
 }
 
 fn delivery_view(d: &DeliveryRecord, attempts: Option<&[AttemptRecord]>) -> DeliveryView {
@@ -384,7 +384,7 @@ fn delivery_view(d: &DeliveryRecord, attempts: Option<&[AttemptRecord]>) -> Deli
         event_id: d.event_id.hex(),
         event_type: d.event_type.clone(),
         transaction_id: d.transaction_id.clone(),
-        target: TargetView {
+        target: DeliveryTargetView {
             endpoint_id: d.endpoint_id.map(|e| e.hex()),
             url: d.url.clone(),
         },
@@ -395,7 +395,7 @@ fn delivery_view(d: &DeliveryRecord, attempts: Option<&[AttemptRecord]>) -> Deli
         created_at: fmt_ts(d.created_at),
         attempts: attempts.map(|a| {
             a.iter()
-                .map(|a| AttemptView {
+                .map(|a| DeliveryAttemptView {
                     attempt: a.attempt,
                     at: fmt_ts(a.at),
                     http_status: a.http_status,
