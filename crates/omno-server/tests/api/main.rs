@@ -8,6 +8,7 @@ mod hardening;
 mod hosted;
 mod metrics;
 mod mock;
+mod openapi;
 mod payout;
 mod payout_errors;
 mod payout_worker;
