@@ -83,26 +83,28 @@ async fn writer_loop(pool: SqlitePool, mut rx: tokio::sync::mpsc::UnboundedRecei
                 continue;
             }
         };
-        if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+        // Each transition is one round trip to SQLite: "BEGIN; SAVEPOINT", then between jobs
+        // "RELEASE; SAVEPOINT" (or "ROLLBACK TO; RELEASE; SAVEPOINT" for a declined job).
+        if let Err(e) = sqlx::query("BEGIN IMMEDIATE; SAVEPOINT w")
+            .execute(&mut *conn)
+            .await
+        {
             fail_all(batch, &e.to_string()).await;
             continue;
         }
         let mut delivers = Vec::with_capacity(batch.len());
         let mut broken = None;
-        for job in batch {
-            if let Err(e) = sqlx::query("SAVEPOINT w").execute(&mut *conn).await {
-                broken = Some(e.to_string());
-            }
+        let n = batch.len();
+        for (i, job) in batch.into_iter().enumerate() {
             let (keep, deliver) = job(&mut conn).await;
-            let end = if keep {
-                sqlx::query("RELEASE w").execute(&mut *conn).await
-            } else {
-                match sqlx::query("ROLLBACK TO w").execute(&mut *conn).await {
-                    Ok(_) => sqlx::query("RELEASE w").execute(&mut *conn).await,
-                    Err(e) => Err(e),
-                }
+            let last = i + 1 == n;
+            let sql = match (keep, last) {
+                (true, false) => "RELEASE w; SAVEPOINT w",
+                (true, true) => "RELEASE w",
+                (false, false) => "ROLLBACK TO w; RELEASE w; SAVEPOINT w",
+                (false, true) => "ROLLBACK TO w; RELEASE w",
             };
-            if let Err(e) = end {
+            if let Err(e) = sqlx::query(sql).execute(&mut *conn).await {
                 broken = Some(e.to_string());
             }
             delivers.push(deliver);
@@ -1027,15 +1029,30 @@ impl Store for SqliteStore {
                         IdemCheck::Mismatch => return Ok((true, CreateOutcome::IdemMismatch)),
                     }
                 }
-                let existing = sqlx::query(
-                    "select request_fingerprint, create_response from payout \
-                     where merchant_id = $1 and order_id = $2",
-                )
-                .bind(p.merchant_id.hex())
-                .bind(&p.order_id)
-                .fetch_optional(&mut *c)
-                .await?;
-                if let Some(row) = existing {
+                // Insert first; only a conflict (a repeated orderId) needs the extra read.
+                let sql = format!(
+                    "insert into payout ({PAYOUT_COLUMNS}, request_fingerprint, create_response) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                     $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, \
+                     $33, $34, $35, $36) on conflict (merchant_id, order_id) do nothing"
+                );
+                let q = sqlx::query(&sql).bind(p.id.hex());
+                let q = PayoutBinds::of(&p).bind_with_version(q, p.version);
+                let inserted = q
+                    .bind(&meta.order_fingerprint)
+                    .bind(&meta.response)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+                if inserted == 0 {
+                    let row = sqlx::query(
+                        "select request_fingerprint, create_response from payout \
+                         where merchant_id = $1 and order_id = $2",
+                    )
+                    .bind(p.merchant_id.hex())
+                    .bind(&p.order_id)
+                    .fetch_one(&mut *c)
+                    .await?;
                     let fp: String = row.try_get("request_fingerprint")?;
                     return Ok((
                         true,
@@ -1046,18 +1063,6 @@ impl Store for SqliteStore {
                         },
                     ));
                 }
-                let sql = format!(
-                    "insert into payout ({PAYOUT_COLUMNS}, request_fingerprint, create_response) \
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                     $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, \
-                     $33, $34, $35, $36)"
-                );
-                let q = sqlx::query(&sql).bind(p.id.hex());
-                let q = PayoutBinds::of(&p).bind_with_version(q, p.version);
-                q.bind(&meta.order_fingerprint)
-                    .bind(&meta.response)
-                    .execute(&mut *c)
-                    .await?;
                 insert_events(c, &events).await?;
                 if let Some(idem) = &meta.idem {
                     idem_insert(c, idem).await?;
