@@ -593,3 +593,32 @@ async fn demo_logs_route_templates_and_serves_metrics() {
         creds,
     });
 }
+
+/// `omno bench --smoke` proves the load generator works end to end (no timing asserts).
+#[test]
+fn bench_smoke_runs_every_scenario() {
+    let out = Command::new(BIN)
+        .args([
+            "bench",
+            "--smoke",
+            "--json",
+            "--scenarios",
+            "health,create,confirm,get",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    for r in results {
+        assert!(r["requests"].as_u64().unwrap() > 0, "{r}");
+        assert_eq!(r["errors"], 0, "{r}");
+        assert!(r["p99_ms"].as_f64().unwrap() >= r["p50_ms"].as_f64().unwrap());
+    }
+    assert_eq!(results[1]["duplicate_order_ids_accepted"], 0);
+}
