@@ -18,6 +18,7 @@
 //! - [`openapi`]: the generated OpenAPI document.
 //! - [`telemetry`]: Prometheus metrics and `/metrics`.
 
+pub mod admin_idempotency;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -127,6 +128,10 @@ pub fn build_router(state: AppState) -> Router {
     .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/docs/openapi.json", doc))
     .merge(pages::router())
     .fallback(|| async { error::ApiError::NotFound })
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        admin_idempotency::admin_idempotency,
+    ))
     .layer(DefaultBodyLimit::max(limit))
     .layer(axum::middleware::from_fn(move |req, next| {
         timeout_layer(req, next, timeout)

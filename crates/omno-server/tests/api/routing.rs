@@ -459,3 +459,49 @@ async fn credentials_and_api_keys_are_managed_and_revoked() {
     assert_eq!(s, 200);
     assert_ne!(w["webhookSecret"], app.creds.webhook_secret.as_str());
 }
+
+#[tokio::test]
+async fn admin_writes_honour_idempotency_keys() {
+    let app = TestApp::spawn().await;
+    let m = app.creds.merchant_id.hex();
+    let put = |key: &str, rate: f64| {
+        app.client
+            .put(app.url(&format!("/admin/merchants/{m}/fx-rates/EUR/GBP")))
+            .bearer_auth(&app.admin_token)
+            .header("Idempotency-Key", key.to_string())
+            .json(&json!({"rate": rate}))
+            .send()
+    };
+    let a = put("fx-1", 0.85).await.unwrap();
+    assert_eq!(a.status(), 200);
+    let a_body = a.text().await.unwrap();
+    let b = put("fx-1", 0.85).await.unwrap();
+    assert_eq!(b.status(), 200);
+    assert_eq!(b.headers().get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(b.text().await.unwrap(), a_body, "byte-identical replay");
+    let c = put("fx-1", 0.86).await.unwrap();
+    assert_error(c, 422, "IDEMPOTENCY_KEY_REUSED").await;
+    let d = put("bad key", 0.85).await.unwrap();
+    let v = assert_error(d, 400, "VALIDATION_ERROR").await;
+    assert_eq!(fields(&v), ["Idempotency-Key"]);
+    // Creating an account twice with one key makes one account.
+    let body = json!({"name": "sim-gbp", "connector": "simulator", "currencies": ["GBP"], "methods": ["CARD"], "directions": ["PAYIN"]});
+    for _ in 0..2 {
+        let r = app
+            .client
+            .post(app.url(&format!("/admin/merchants/{m}/psp-accounts")))
+            .bearer_auth(&app.admin_token)
+            .header("Idempotency-Key", "acct-1")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let n = accounts(&app)
+        .await
+        .iter()
+        .filter(|a| a["name"] == "sim-gbp")
+        .count();
+    assert_eq!(n, 1);
+}
