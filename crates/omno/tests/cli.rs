@@ -22,21 +22,7 @@ struct Demo {
 }
 
 fn start_demo(db: &std::path::Path) -> Demo {
-    let mut child = Command::new(BIN)
-        .args(["demo", "--bind", "127.0.0.1:0", "--sim-delay-ms", "0"])
-        .arg("--database-url")
-        .arg(format!("sqlite://{}", db.display()))
-        .env("OMNO__LOG__LEVEL", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let creds: Value = serde_json::from_str(&line).unwrap();
-    Demo { child, line, creds }
+    start_demo_with(db, &[])
 }
 
 fn stop(mut d: Demo) {

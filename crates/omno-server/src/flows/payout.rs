@@ -133,6 +133,27 @@ fn route_request(p: &Payout, method: Option<omno_domain::psp::PaymentMethod>) ->
     }
 }
 
+/// Adds header field errors (an invalid `Idempotency-Key`) to the body's validation result, so a
+/// 400 lists every invalid field at once.
+pub fn with_header_errors<T>(
+    parsed: Result<T, ApiError>,
+    header: FieldErrors,
+) -> Result<T, ApiError> {
+    match parsed {
+        Ok(v) => header
+            .into_result()
+            .map(|()| v)
+            .map_err(ApiError::Validation),
+        Err(ApiError::Validation(mut errs)) => {
+            for e in header.iter() {
+                errs.add(e.field, e.message);
+            }
+            Err(ApiError::Validation(errs))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// `POST /public/payout`.
 pub async fn create(
     state: &AppState,
@@ -152,19 +173,7 @@ pub async fn create(
         s.webhooks.allow_private,
         |r| RouterId::parse(r).is_some_and(|id| cfg.routers.contains_key(&id)),
     );
-    let input = match parsed {
-        Ok(i) => {
-            idem_err.into_result().map_err(ApiError::Validation)?;
-            i
-        }
-        Err(ApiError::Validation(mut errs)) => {
-            for e in idem_err.iter() {
-                errs.add(e.field, e.message);
-            }
-            return Err(ApiError::Validation(errs));
-        }
-        Err(e) => return Err(e),
-    };
+    let input = with_header_errors(parsed, idem_err)?;
     let scope = scope(merchant);
     let order_fp = canonical_fingerprint("", &input.canon);
     let idem_fp = canonical_fingerprint("POST /public/payout\n", &input.canon);
@@ -570,19 +579,7 @@ pub async fn direct_link(
     body: &[u8],
 ) -> Result<Reply, ApiError> {
     let id = PayoutId::parse(raw_id).ok_or(ApiError::NotFound)?;
-    let input = match wire::direct_link(body) {
-        Ok(i) => {
-            idem_err.into_result().map_err(ApiError::Validation)?;
-            i
-        }
-        Err(ApiError::Validation(mut errs)) => {
-            for e in idem_err.iter() {
-                errs.add(e.field, e.message);
-            }
-            return Err(ApiError::Validation(errs));
-        }
-        Err(e) => return Err(e),
-    };
+    let input = with_header_errors(wire::direct_link(body), idem_err)?;
     let scope = scope(merchant);
     let fp = canonical_fingerprint(
         &format!("POST /public/payout/{}/process/direct-link\n", id.hex()),

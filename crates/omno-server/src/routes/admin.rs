@@ -197,19 +197,8 @@ async fn create_merchant(
 ) -> Result<Reply, ApiError> {
     let mut idem_errs = FieldErrors::new();
     let key = idempotency_key(&headers, &mut idem_errs);
-    let (new, canon) = match parse_new_merchant(&body) {
-        Ok(v) => {
-            idem_errs.into_result().map_err(ApiError::Validation)?;
-            v
-        }
-        Err(ApiError::Validation(mut errs)) => {
-            for e in idem_errs.iter() {
-                errs.add(e.field, e.message);
-            }
-            return Err(ApiError::Validation(errs));
-        }
-        Err(e) => return Err(e),
-    };
+    let (new, canon) =
+        crate::flows::payout::with_header_errors(parse_new_merchant(&body), idem_errs)?;
     let now = trunc_ms(state.clock.now());
     let not_before =
         now - time::Duration::seconds(state.settings.idempotency.retention_secs as i64);

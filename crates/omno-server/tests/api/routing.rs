@@ -6,20 +6,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-async fn admin(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = app
-        .client
-        .request(method, app.url(path))
-        .bearer_auth(&app.admin_token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 async fn accounts(app: &TestApp) -> Vec<Value> {
     let m = app.creds.merchant_id.hex();
     let (s, v) = admin(

@@ -14,20 +14,6 @@ fn with_hook(order: &str, value: f64, url: &str) -> Value {
     b
 }
 
-async fn admin(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = app
-        .client
-        .request(method, app.url(path))
-        .bearer_auth(&app.admin_token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn every_status_change_is_delivered_signed_and_in_order() {
     let app = TestApp::spawn().await;
