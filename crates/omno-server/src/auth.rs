@@ -8,7 +8,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Header, Validation};
 use omno_domain::ids::{ClientId, MerchantId};
 use omno_store::MerchantRecord;
 use serde::{Deserialize, Serialize};
@@ -48,12 +48,9 @@ pub struct Claims {
 
 /// Signs an access token.
 pub fn issue_token(state: &AppState, claims: &Claims) -> Result<String, ApiError> {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(&state.keys.jwt_secret),
-    )
-    .map_err(ApiError::internal)
+    let mut header = Header::new(state.keys.jwt.algorithm);
+    header.typ = Some("JWT".into());
+    jsonwebtoken::encode(&header, claims, &state.keys.jwt.encoding).map_err(ApiError::internal)
 }
 
 /// The credential part of an `Authorization` value.
@@ -88,19 +85,18 @@ pub async fn authenticate(
             .await?
             .ok_or(ApiError::Unauthorized(INVALID))?
     } else {
-        let mut v = Validation::new(Algorithm::HS256);
+        let mut v = Validation::new(state.keys.jwt.algorithm);
         v.leeway = 0;
         v.validate_exp = true;
         v.set_required_spec_claims(&["exp"]);
-        let data = jsonwebtoken::decode::<Claims>(
-            cred,
-            &DecodingKey::from_secret(&state.keys.jwt_secret),
-            &v,
-        )
-        .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => ApiError::Unauthorized(EXPIRED),
-            _ => ApiError::Unauthorized(INVALID),
-        })?;
+        let data = jsonwebtoken::decode::<Claims>(cred, &state.keys.jwt.decoding, &v).map_err(
+            |e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    ApiError::Unauthorized(EXPIRED)
+                }
+                _ => ApiError::Unauthorized(INVALID),
+            },
+        )?;
         // `exp` > now, no leeway (jsonwebtoken accepts exp == now).
         if data.claims.exp <= state.clock.now().unix_timestamp() {
             return Err(ApiError::Unauthorized(EXPIRED));

@@ -261,10 +261,9 @@ impl Settings {
         match self.auth.jwt_algorithm.as_str() {
             "HS256" => {}
             "EdDSA" => {
-                return Err(
-                    "auth.jwt_algorithm = EdDSA is not supported by this build yet; use HS256"
-                        .into(),
-                );
+                if self.auth.jwt_ed25519_key.is_none() {
+                    return Err("auth.jwt_algorithm = EdDSA requires auth.jwt_ed25519_key".into());
+                }
             }
             _ => return Err("auth.jwt_algorithm must be `HS256` or `EdDSA`".into()),
         }

@@ -65,10 +65,8 @@ fn hmac_bytes(key: &[u8], msg: &[u8]) -> Vec<u8> {
 /// The server's keys, resolved at start-up.
 #[derive(Clone)]
 pub struct Keys {
-    /// HS256 secret.
-    pub jwt_secret: Vec<u8>,
-    /// Ed25519 PEM for EdDSA, if configured.
-    pub jwt_ed25519_pem: Option<String>,
+    /// Access-token signing and verification keys.
+    pub jwt: JwtKeys,
     /// `cardHash` key.
     pub card_hash_key: [u8; 32],
     /// Hosted-page token key.
@@ -80,6 +78,48 @@ fn key32(hex_str: &str, name: &str) -> anyhow::Result<[u8; 32]> {
     let b = hex::decode(hex_str).map_err(|_| anyhow::anyhow!("{name} must be hex"))?;
     b.try_into()
         .map_err(|_| anyhow::anyhow!("{name} must be 32 bytes"))
+}
+
+/// Access-token keys: HS256 (`auth.jwt_secret`) or EdDSA (`auth.jwt_ed25519_key`, PKCS#8 PEM).
+#[derive(Clone)]
+pub struct JwtKeys {
+    /// Header algorithm.
+    pub algorithm: jsonwebtoken::Algorithm,
+    /// Signing key.
+    pub encoding: jsonwebtoken::EncodingKey,
+    /// Verification key.
+    pub decoding: jsonwebtoken::DecodingKey,
+}
+
+impl JwtKeys {
+    /// HS256 with a shared secret.
+    pub fn hs256(secret: &[u8]) -> JwtKeys {
+        JwtKeys {
+            algorithm: jsonwebtoken::Algorithm::HS256,
+            encoding: jsonwebtoken::EncodingKey::from_secret(secret),
+            decoding: jsonwebtoken::DecodingKey::from_secret(secret),
+        }
+    }
+
+    /// EdDSA from an Ed25519 private key in PKCS#8 PEM; the public key is derived from it.
+    pub fn ed25519(pem: &str) -> anyhow::Result<JwtKeys> {
+        let body: String = pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .map(str::trim)
+            .collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|_| anyhow::anyhow!("auth.jwt_ed25519_key is not PEM"))?;
+        let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+            .map_err(|_| anyhow::anyhow!("auth.jwt_ed25519_key is not an Ed25519 PKCS#8 key"))?;
+        use aws_lc_rs::signature::KeyPair;
+        Ok(JwtKeys {
+            algorithm: jsonwebtoken::Algorithm::EdDSA,
+            encoding: jsonwebtoken::EncodingKey::from_ed_der(&der),
+            decoding: jsonwebtoken::DecodingKey::from_ed_der(pair.public_key().as_ref()),
+        })
+    }
 }
 
 impl Keys {
@@ -102,9 +142,18 @@ impl Keys {
         let vault = get(store, &settings.security.vault_key, "vault_key").await?;
         let hpp = get(store, &settings.security.hpp_token_key, "hpp_token_key").await?;
         let vault_key = key32(&vault, "security.vault_key")?;
+        let jwt = match (
+            settings.auth.jwt_algorithm.as_str(),
+            settings.auth.jwt_ed25519_key.as_deref(),
+        ) {
+            ("EdDSA", Some(pem)) => JwtKeys::ed25519(pem)?,
+            ("EdDSA", None) => {
+                anyhow::bail!("auth.jwt_algorithm = EdDSA needs auth.jwt_ed25519_key")
+            }
+            _ => JwtKeys::hs256(jwt.as_bytes()),
+        };
         Ok(Keys {
-            jwt_secret: jwt.into_bytes(),
-            jwt_ed25519_pem: settings.auth.jwt_ed25519_key.clone(),
+            jwt,
             card_hash_key: key32(&card, "security.card_hash_key")?,
             hpp_token_key: key32(&hpp, "security.hpp_token_key")?,
             vault: Aes256Gcm::new((&vault_key).into()),
@@ -186,8 +235,7 @@ mod tests {
 
     fn keys() -> Keys {
         Keys {
-            jwt_secret: vec![1; 32],
-            jwt_ed25519_pem: None,
+            jwt: JwtKeys::hs256(&[1; 32]),
             card_hash_key: [2; 32],
             hpp_token_key: [3; 32],
             vault: Aes256Gcm::new((&[4u8; 32]).into()),

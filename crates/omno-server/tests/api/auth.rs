@@ -846,3 +846,53 @@ async fn admin_invalid_idempotency_key_alone() {
     let v = assert_error(r, 400, "VALIDATION_ERROR").await;
     assert_eq!(fields(&v), vec!["Idempotency-Key".to_string()]);
 }
+
+#[tokio::test]
+async fn eddsa_access_tokens_are_issued_and_verified() {
+    use base64::Engine;
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pkcs8 = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref());
+    let pem = format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n");
+    let app = TestApp::spawn_with(|s| {
+        s.auth.jwt_algorithm = "EdDSA".into();
+        s.auth.jwt_ed25519_key = Some(pem);
+    })
+    .await;
+    let r = app
+        .client
+        .post(app.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", app.creds.client_id.hex().as_str()),
+            ("client_secret", app.creds.client_secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let token = r.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let header = token.split('.').next().unwrap();
+    let header: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "EdDSA");
+    assert_eq!(header["typ"], "JWT");
+    let get = |t: String| {
+        app.client
+            .get(app.url("/public/payout/0190000000007000800000000000000f"))
+            .bearer_auth(t)
+            .send()
+    };
+    assert_eq!(get(token.clone()).await.unwrap().status(), 404, "verified");
+    let mut forged = token.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(get(forged).await.unwrap().status(), 401);
+}
