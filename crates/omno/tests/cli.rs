@@ -608,3 +608,87 @@ fn bench_smoke_runs_every_scenario() {
     }
     assert_eq!(results[1]["duplicate_order_ids_accepted"], 0);
 }
+
+/// Secrets never reach the logs, even at `trace`: the API key, the client secret, the access
+/// token and a card number entered on a hosted page.
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_never_appear_in_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    let mut child = Command::new(BIN)
+        .args(["demo", "--bind", "127.0.0.1:0", "--sim-delay-ms", "0"])
+        .arg("--database-url")
+        .arg(format!("sqlite://{}/logs.db", dir.path().display()))
+        .env("OMNO__LOG__LEVEL", "trace")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let c: Value = serde_json::from_str(&line).unwrap();
+    let base = c["baseUrl"].as_str().unwrap();
+    let key = c["apiKey"].as_str().unwrap();
+    let secret = c["clientSecret"].as_str().unwrap();
+    let http = http_client();
+    let token = http
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", c["clientId"].as_str().unwrap()),
+            ("client_secret", secret),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let created: Value = http
+        .post(format!("{base}/public/payout"))
+        .bearer_auth(&token)
+        .json(&payout_body("logs-1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let card_page = created["iframeUrls"]["card"].as_str().unwrap();
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(card_page)
+        .form(&[
+            ("cardNumber", "4111111111111111"),
+            ("cardholderName", "Anna Keller"),
+            ("cvv", "737"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let id = created["payoutId"].as_str().unwrap();
+    http.put(format!("{base}/public/payout/{id}/confirm"))
+        .header("Authorization", key)
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop(Demo {
+        child,
+        line,
+        creds: c.clone(),
+    });
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(logs.lines().count() > 10, "trace logging produced output");
+    for s in [key, secret, token.as_str(), "4111111111111111"] {
+        assert!(!logs.contains(s), "a secret appeared in the logs");
+    }
+}
