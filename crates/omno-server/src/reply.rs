@@ -92,6 +92,21 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
+/// Path parameters of any shape (admin routes take several); undecodable → 404 `NOT_FOUND` in
+/// the envelope, like [`PathId`].
+pub struct AppPath<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for AppPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| AppPath(p.0))
+            .map_err(|_| ApiError::NotFound)
+    }
+}
+
 /// A body that is read (for the size limit) and ignored: confirm, reject.
 pub struct IgnoredBody;
 

@@ -1,6 +1,6 @@
 //! Admin API (API.md §13), the part this version serves: merchants with their credentials.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use omno_domain::errors::FieldErrors;
 use omno_domain::ids::{MerchantId, RouterId};
@@ -15,7 +15,7 @@ use crate::auth::AdminAuth;
 use crate::clock::{fmt_ts, trunc_ms};
 use crate::error::ApiError;
 use crate::flows::merchant::{self, NewMerchant};
-use crate::reply::{Body, Reply, idempotency_key, to_json};
+use crate::reply::{AppPath, Body, Reply, idempotency_key, to_json};
 use crate::state::AppState;
 use crate::wire::ErrorEnvelope;
 use crate::wire::parse::{Obj, canonical_fingerprint};
@@ -269,7 +269,7 @@ async fn list_merchants(
 async fn get_merchant(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Reply, ApiError> {
     let id = MerchantId::parse(&id).ok_or(ApiError::NotFound)?;
     let m = state
@@ -292,7 +292,7 @@ async fn get_merchant(
 async fn patch_merchant(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
     let id = MerchantId::parse(&id).ok_or(ApiError::NotFound)?;
@@ -370,7 +370,7 @@ pub struct WebhookSecret {
 async fn rotate_webhook_secret(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Reply, ApiError> {
     let id = MerchantId::parse(&id).ok_or(ApiError::NotFound)?;
     let mut m = state
@@ -470,7 +470,7 @@ fn optional_name(body: &[u8]) -> Result<Option<String>, ApiError> {
 async fn create_credential(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
     let merchant = crate::routes::admin_config::merchant_of(&state, &id).await?;
@@ -499,7 +499,7 @@ async fn create_credential(
 async fn list_credentials(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Reply, ApiError> {
     let merchant = crate::routes::admin_config::merchant_of(&state, &id).await?;
     let list = state.store.list_clients(merchant).await?;
@@ -531,7 +531,7 @@ async fn client_of(
 async fn rotate_credential(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path((merchant, client)): Path<(String, String)>,
+    AppPath((merchant, client)): AppPath<(String, String)>,
 ) -> Result<Reply, ApiError> {
     let mut c = client_of(&state, &merchant, &client).await?;
     let secret = merchant::new_client_secret();
@@ -553,7 +553,7 @@ async fn rotate_credential(
 async fn revoke_credential(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path((merchant, client)): Path<(String, String)>,
+    AppPath((merchant, client)): AppPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let c = client_of(&state, &merchant, &client).await?;
     state
@@ -572,7 +572,7 @@ async fn revoke_credential(
 async fn create_api_key(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
     let merchant_id = crate::routes::admin_config::merchant_of(&state, &id).await?;
@@ -597,7 +597,7 @@ async fn create_api_key(
 async fn list_api_keys(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Reply, ApiError> {
     let merchant = crate::routes::admin_config::merchant_of(&state, &id).await?;
     let list = state.store.list_api_keys(merchant).await?;
@@ -614,7 +614,7 @@ async fn list_api_keys(
 async fn revoke_api_key(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path((merchant, key)): Path<(String, String)>,
+    AppPath((merchant, key)): AppPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let merchant = crate::routes::admin_config::merchant_of(&state, &merchant).await?;
     let id = omno_domain::ids::ApiKeyId::parse(&key).ok_or(ApiError::NotFound)?;

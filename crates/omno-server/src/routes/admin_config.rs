@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use omno_domain::country::CountryCode;
 use omno_domain::errors::FieldErrors;
@@ -25,7 +25,7 @@ use crate::auth::AdminAuth;
 use crate::clock::{fmt_ts, trunc_ms};
 use crate::config_cache;
 use crate::error::ApiError;
-use crate::reply::{Body, Reply, to_json};
+use crate::reply::{AppPath, Body, Reply, to_json};
 use crate::state::AppState;
 use crate::wire::ErrorEnvelope;
 use crate::wire::parse::Obj;
@@ -315,7 +315,7 @@ async fn name_taken(state: &AppState, a: &PspAccount) -> Result<bool, ApiError> 
 async fn create_psp_account(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path(merchant): Path<String>,
+    AppPath(merchant): AppPath<String>,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
     let merchant_id = merchant_of(&state, &merchant).await?;
@@ -358,7 +358,7 @@ async fn create_psp_account(
 async fn list_psp_accounts(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path(merchant): Path<String>,
+    AppPath(merchant): AppPath<String>,
 ) -> Result<Reply, ApiError> {
     let merchant_id = merchant_of(&state, &merchant).await?;
     Ok(Reply::ok(to_json(&PspAccountList {
@@ -386,7 +386,7 @@ async fn load_account(state: &AppState, merchant: &str, id: &str) -> Result<PspA
 async fn get_psp_account(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path((merchant, id)): Path<(String, String)>,
+    AppPath((merchant, id)): AppPath<(String, String)>,
 ) -> Result<Reply, ApiError> {
     let a = load_account(&state, &merchant, &id).await?;
     let view = account_views(&state, a.merchant_id, Some(a.id)).await?;
@@ -401,7 +401,7 @@ async fn get_psp_account(
 async fn patch_psp_account(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path((merchant, id)): Path<(String, String)>,
+    AppPath((merchant, id)): AppPath<(String, String)>,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
     let mut a = load_account(&state, &merchant, &id).await?;
@@ -429,7 +429,7 @@ async fn patch_psp_account(
 async fn delete_psp_account(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path((merchant, id)): Path<(String, String)>,
+    AppPath((merchant, id)): AppPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let a = load_account(&state, &merchant, &id).await?;
     let cfg = state.config.get(&*state.store, a.merchant_id).await?;
@@ -769,7 +769,7 @@ fn record_of(r: &Router) -> Result<RouterRecord, ApiError> {
 async fn create_router(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path(merchant): Path<String>,
+    AppPath(merchant): AppPath<String>,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
     let merchant_id = merchant_of(&state, &merchant).await?;
@@ -790,7 +790,7 @@ async fn create_router(
 async fn list_routers(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path(merchant): Path<String>,
+    AppPath(merchant): AppPath<String>,
 ) -> Result<Reply, ApiError> {
     let merchant_id = merchant_of(&state, &merchant).await?;
     let mut routers: Vec<Router> = state
@@ -828,7 +828,7 @@ async fn load_router(state: &AppState, merchant: &str, id: &str) -> Result<Route
 async fn get_router(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path((merchant, id)): Path<(String, String)>,
+    AppPath((merchant, id)): AppPath<(String, String)>,
 ) -> Result<Reply, ApiError> {
     let r = load_router(&state, &merchant, &id).await?;
     Ok(Reply::ok(to_json(&router_view(&r))?))
@@ -842,7 +842,7 @@ async fn get_router(
 async fn replace_router(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path((merchant, id)): Path<(String, String)>,
+    AppPath((merchant, id)): AppPath<(String, String)>,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
     let old = load_router(&state, &merchant, &id).await?;
@@ -862,7 +862,7 @@ async fn replace_router(
 async fn delete_router(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path((merchant, id)): Path<(String, String)>,
+    AppPath((merchant, id)): AppPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let r = load_router(&state, &merchant, &id).await?;
     let m = state
@@ -921,7 +921,7 @@ fn fx_view(r: &FxRateRecord) -> FxRateView {
 async fn list_fx_rates(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path(merchant): Path<String>,
+    AppPath(merchant): AppPath<String>,
 ) -> Result<Reply, ApiError> {
     let merchant_id = merchant_of(&state, &merchant).await?;
     let rates = state.store.list_fx_rates(merchant_id).await?;
@@ -951,7 +951,7 @@ fn pair(base: &str, quote: &str, errs: &mut FieldErrors) -> Option<(Currency, Cu
 async fn put_fx_rate(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path((merchant, base, quote)): Path<(String, String, String)>,
+    AppPath((merchant, base, quote)): AppPath<(String, String, String)>,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
     let merchant_id = merchant_of(&state, &merchant).await?;
@@ -996,7 +996,7 @@ async fn put_fx_rate(
 async fn delete_fx_rate(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path((merchant, base, quote)): Path<(String, String, String)>,
+    AppPath((merchant, base, quote)): AppPath<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let merchant_id = merchant_of(&state, &merchant).await?;
     if !state

@@ -1,6 +1,6 @@
 //! Admin transaction search and view (API.md §13.7), sync and resolve (§13.2).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use omno_domain::errors::FieldErrors;
@@ -18,7 +18,7 @@ use crate::auth::AdminAuth;
 use crate::clock::fmt_ts;
 use crate::error::ApiError;
 use crate::flows::payout as flow;
-use crate::reply::{Body, Reply, to_json};
+use crate::reply::{AppPath, Body, Reply, to_json};
 use crate::state::AppState;
 use crate::wire::parse::Obj;
 use crate::wire::{ErrorEnvelope, TransactionView, amount_json};
@@ -337,7 +337,7 @@ async fn load(state: &AppState, id: &str) -> Result<Payout, ApiError> {
 async fn view(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Reply, ApiError> {
     let p = load(&state, &id).await?;
     Ok(Reply::ok(to_json(&admin_view(&p))?))
@@ -351,7 +351,7 @@ async fn view(
 async fn sync(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Reply, ApiError> {
     let p = load(&state, &id).await?;
     let p = flow::admin_sync(&state, p.id).await?;
@@ -366,7 +366,7 @@ async fn sync(
 async fn resolve(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
     let p = load(&state, &id).await?;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::auth::AdminAuth;
 use crate::clock::{fmt_ts, trunc_ms};
 use crate::error::ApiError;
-use crate::reply::{Body, Reply, to_json};
+use crate::reply::{AppPath, Body, Reply, to_json};
 use crate::security::random_alnum;
 use crate::state::AppState;
 use crate::wire::ErrorEnvelope;
@@ -208,7 +208,7 @@ fn new_secret() -> String {
 async fn create_endpoint(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path(merchant): Path<String>,
+    AppPath(merchant): AppPath<String>,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
     let merchant_id = merchant_of(&state, &merchant).await?;
@@ -243,7 +243,7 @@ async fn create_endpoint(
 async fn list_endpoints(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path(merchant): Path<String>,
+    AppPath(merchant): AppPath<String>,
 ) -> Result<Reply, ApiError> {
     let merchant_id = merchant_of(&state, &merchant).await?;
     let list = state.store.list_endpoints(merchant_id).await?;
@@ -274,7 +274,7 @@ async fn load_endpoint(
 async fn get_endpoint(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path((merchant, id)): Path<(String, String)>,
+    AppPath((merchant, id)): AppPath<(String, String)>,
 ) -> Result<Reply, ApiError> {
     let e = load_endpoint(&state, &merchant, &id).await?;
     Ok(Reply::ok(to_json(&endpoint_view(&e, None))?))
@@ -288,7 +288,7 @@ async fn get_endpoint(
 async fn patch_endpoint(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path((merchant, id)): Path<(String, String)>,
+    AppPath((merchant, id)): AppPath<(String, String)>,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
     let mut e = load_endpoint(&state, &merchant, &id).await?;
@@ -309,7 +309,7 @@ async fn patch_endpoint(
 async fn delete_endpoint(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path((merchant, id)): Path<(String, String)>,
+    AppPath((merchant, id)): AppPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let e = load_endpoint(&state, &merchant, &id).await?;
     if !state.store.delete_endpoint(e.merchant_id, e.id).await? {
@@ -327,7 +327,7 @@ async fn delete_endpoint(
 async fn rotate_endpoint_secret(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path((merchant, id)): Path<(String, String)>,
+    AppPath((merchant, id)): AppPath<(String, String)>,
 ) -> Result<Reply, ApiError> {
     let mut e = load_endpoint(&state, &merchant, &id).await?;
     let secret = new_secret();
@@ -523,7 +523,7 @@ async fn list_deliveries(
 async fn get_delivery(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Reply, ApiError> {
     let id = DeliveryId::parse(&id).ok_or(ApiError::NotFound)?;
     let (d, attempts) = state
@@ -542,7 +542,7 @@ async fn get_delivery(
 async fn redeliver(
     State(state): State<AppState>,
     _a: AdminAuth,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Reply, ApiError> {
     let id = DeliveryId::parse(&id).ok_or(ApiError::NotFound)?;
     let now = trunc_ms(state.clock.now());
