@@ -13,6 +13,7 @@
 //! - [`ids`]: 32-hex identifiers.
 //! - [`customer`]: the validated customer of a transaction.
 //! - [`payout`]: the payout aggregate and its state machine.
+//! - [`payin`]: the payin state machine and refund arithmetic.
 //! - [`psp`]: PSP-facing vocabulary shared by routing, connectors and flows.
 //! - [`router`]: the routing engine: routers, rules, conditions, eligibility with FX (§9.1).
 //! - [`fx`]: exact FX rates, the merchant's rate table and half-even conversion (§9.4).
@@ -25,6 +26,7 @@ pub mod errors;
 pub mod fx;
 pub mod ids;
 pub mod money;
+pub mod payin;
 pub mod payout;
 pub mod psp;
 pub mod router;
