@@ -41,7 +41,7 @@ struct AuthMaps {
     merchants: HashMap<MerchantId, Arc<omno_store::MerchantRecord>>,
 }
 
-/// Most cached customer ids before the map is reset.
+/// Most entries of one cache map before it is reset (customer ids, keys, clients).
 const MAX_CUSTOMERS: usize = 100_000;
 
 /// The cache.
@@ -87,6 +87,10 @@ impl ConfigCache {
             .filter(|k| k.revoked_at.is_none())
             .map(|k| k.merchant_id);
         if let Ok(mut a) = self.auth.write() {
+            // Unknown keys are cached too (cheap rejection); bound the map against key spraying.
+            if a.keys.len() >= MAX_CUSTOMERS {
+                a.keys.clear();
+            }
             a.keys.insert(hash.to_string(), owner);
         }
         Ok(owner)
@@ -113,6 +117,9 @@ impl ConfigCache {
             .filter(|c| c.revoked_at.is_none())
             .map(|c| c.merchant_id);
         if let Ok(mut a) = self.auth.write() {
+            if a.clients.len() >= MAX_CUSTOMERS {
+                a.clients.clear();
+            }
             a.clients.insert(id, owner);
         }
         Ok(owner)
