@@ -20,6 +20,7 @@ use crate::auth::AdminAuth;
 use crate::clock::{fmt_ts, trunc_ms};
 use crate::error::ApiError;
 use crate::reply::{AppPath, Body, Reply, to_json};
+use crate::routes::admin_config::merchant_of;
 use crate::security::random_alnum;
 use crate::state::AppState;
 use crate::wire::ErrorEnvelope;
@@ -92,16 +93,6 @@ fn endpoint_view(e: &EndpointRecord, secret: Option<String>) -> EndpointView {
 #[derive(Serialize, ToSchema)]
 pub struct EndpointList {
     data: Vec<EndpointView>,
-}
-
-async fn merchant_of(state: &AppState, raw: &str) -> Result<MerchantId, ApiError> {
-    let id = MerchantId::parse(raw).ok_or(ApiError::NotFound)?;
-    state
-        .store
-        .get_merchant(id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(id)
 }
 
 fn string_list(
