@@ -159,6 +159,15 @@ impl Reply {
         }
     }
 
+    /// A fresh answer with another 2xx status (201 for admin creates, 202 for redeliver).
+    pub fn with_status(status: StatusCode, body: String) -> Self {
+        Self {
+            status,
+            body,
+            replayed: false,
+        }
+    }
+
     /// A replay of a stored response.
     pub fn replay(status: u16, body: String) -> Self {
         Self {

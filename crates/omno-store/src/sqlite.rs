@@ -237,6 +237,32 @@ impl SqliteStore {
     }
 }
 
+/// A bound value of a one-statement write ([`SqliteStore::exec`]).
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+impl SqliteStore {
+    /// Runs one statement as its own write (through the group-commit writer); returns the number
+    /// of rows it affected.
+    async fn exec(&self, sql: &'static str, args: Vec<Arg>) -> StoreResult<u64> {
+        self.write(move |c| {
+            Box::pin(async move {
+                let mut q = sqlx::query(sql);
+                for a in args {
+                    q = match a {
+                        Arg::Text(t) => q.bind(t),
+                        Arg::Int(i) => q.bind(i),
+                    };
+                }
+                Ok((true, q.execute(&mut *c).await?.rows_affected()))
+            })
+        })
+        .await
+    }
+}
+
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
@@ -1211,21 +1237,11 @@ impl Store for SqliteStore {
     }
 
     async fn release_payout_lease(&self, id: PayoutId, owner: &str) -> StoreResult<()> {
-        let owner = owner.to_string();
-        self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "update payout set lease_owner = null, lease_until = null \
-                     where payout_id = $1 and lease_owner = $2",
-                )
-                .bind(id.hex())
-                .bind(&owner)
-                .execute(&mut *c)
-                .await?;
-                Ok((true, ()))
-            })
-        })
-        .await
+        let sql = "update payout set lease_owner = null, lease_until = null \
+                   where payout_id = $1 and lease_owner = $2";
+        self.exec(sql, vec![Arg::Text(id.hex()), Arg::Text(owner.into())])
+            .await
+            .map(|_| ())
     }
 
     async fn list_events(&self, transaction_id: &str) -> StoreResult<Vec<EventRecord>> {
@@ -1330,19 +1346,9 @@ impl Store for SqliteStore {
     }
 
     async fn delete_endpoint(&self, merchant: MerchantId, id: EndpointId) -> StoreResult<bool> {
-        self.write(move |c| {
-            Box::pin(async move {
-                let r = sqlx::query(
-                    "delete from webhook_endpoint where merchant_id = $1 and endpoint_id = $2",
-                )
-                .bind(merchant.hex())
-                .bind(id.hex())
-                .execute(&mut *c)
-                .await?;
-                Ok((true, r.rows_affected() > 0))
-            })
-        })
-        .await
+        let sql = "delete from webhook_endpoint where merchant_id = $1 and endpoint_id = $2";
+        let args = vec![Arg::Text(merchant.hex()), Arg::Text(id.hex())];
+        Ok(self.exec(sql, args).await? > 0)
     }
 
     async fn claim_due_deliveries(
@@ -1572,19 +1578,9 @@ impl Store for SqliteStore {
         merchant: MerchantId,
         id: PspAccountId,
     ) -> StoreResult<bool> {
-        self.write(move |c| {
-            Box::pin(async move {
-                let r = sqlx::query(
-                    "delete from psp_account where merchant_id = $1 and psp_account_id = $2",
-                )
-                .bind(merchant.hex())
-                .bind(id.hex())
-                .execute(&mut *c)
-                .await?;
-                Ok((true, r.rows_affected() > 0))
-            })
-        })
-        .await
+        let sql = "delete from psp_account where merchant_id = $1 and psp_account_id = $2";
+        let args = vec![Arg::Text(merchant.hex()), Arg::Text(id.hex())];
+        Ok(self.exec(sql, args).await? > 0)
     }
 
     async fn psp_account_times(
@@ -1679,17 +1675,9 @@ impl Store for SqliteStore {
     }
 
     async fn delete_router(&self, merchant: MerchantId, id: RouterId) -> StoreResult<bool> {
-        self.write(move |c| {
-            Box::pin(async move {
-                let r = sqlx::query("delete from router where merchant_id = $1 and router_id = $2")
-                    .bind(merchant.hex())
-                    .bind(id.hex())
-                    .execute(&mut *c)
-                    .await?;
-                Ok((true, r.rows_affected() > 0))
-            })
-        })
-        .await
+        let sql = "delete from router where merchant_id = $1 and router_id = $2";
+        let args = vec![Arg::Text(merchant.hex()), Arg::Text(id.hex())];
+        Ok(self.exec(sql, args).await? > 0)
     }
 
     async fn put_fx_rate(&self, r: &FxRateRecord) -> StoreResult<()> {
@@ -1747,21 +1735,13 @@ impl Store for SqliteStore {
         base: &str,
         quote: &str,
     ) -> StoreResult<bool> {
-        let (base, quote) = (base.to_string(), quote.to_string());
-        self.write(move |c| {
-            Box::pin(async move {
-                let r = sqlx::query(
-                    "delete from fx_rate where merchant_id = $1 and base = $2 and quote = $3",
-                )
-                .bind(merchant.hex())
-                .bind(&base)
-                .bind(&quote)
-                .execute(&mut *c)
-                .await?;
-                Ok((true, r.rows_affected() > 0))
-            })
-        })
-        .await
+        let sql = "delete from fx_rate where merchant_id = $1 and base = $2 and quote = $3";
+        let args = vec![
+            Arg::Text(merchant.hex()),
+            Arg::Text(base.into()),
+            Arg::Text(quote.into()),
+        ];
+        Ok(self.exec(sql, args).await? > 0)
     }
 
     async fn bump_config_version(&self) -> StoreResult<i64> {
@@ -1809,21 +1789,14 @@ impl Store for SqliteStore {
         id: ClientId,
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
-        self.write(move |c| {
-            Box::pin(async move {
-                let r = sqlx::query(
-                    "update client_credential set revoked_at = coalesce(revoked_at, $3) \
-                     where merchant_id = $1 and client_id = $2",
-                )
-                .bind(merchant.hex())
-                .bind(id.hex())
-                .bind(to_ms(now))
-                .execute(&mut *c)
-                .await?;
-                Ok((true, r.rows_affected() > 0))
-            })
-        })
-        .await
+        let sql = "update client_credential set revoked_at = coalesce(revoked_at, $3) \
+                   where merchant_id = $1 and client_id = $2";
+        let args = vec![
+            Arg::Text(merchant.hex()),
+            Arg::Text(id.hex()),
+            Arg::Int(to_ms(now)),
+        ];
+        Ok(self.exec(sql, args).await? > 0)
     }
 
     async fn list_api_keys(&self, merchant: MerchantId) -> StoreResult<Vec<ApiKeyRecord>> {
@@ -1842,21 +1815,14 @@ impl Store for SqliteStore {
         id: ApiKeyId,
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
-        self.write(move |c| {
-            Box::pin(async move {
-                let r = sqlx::query(
-                    "update api_key set revoked_at = coalesce(revoked_at, $3) \
-                     where merchant_id = $1 and api_key_id = $2",
-                )
-                .bind(merchant.hex())
-                .bind(id.hex())
-                .bind(to_ms(now))
-                .execute(&mut *c)
-                .await?;
-                Ok((true, r.rows_affected() > 0))
-            })
-        })
-        .await
+        let sql = "update api_key set revoked_at = coalesce(revoked_at, $3) \
+                   where merchant_id = $1 and api_key_id = $2";
+        let args = vec![
+            Arg::Text(merchant.hex()),
+            Arg::Text(id.hex()),
+            Arg::Int(to_ms(now)),
+        ];
+        Ok(self.exec(sql, args).await? > 0)
     }
 
     async fn search_payouts(

@@ -242,9 +242,7 @@ async fn create_merchant(
             )
             .await?;
     }
-    let mut r = Reply::ok(body);
-    r.status = StatusCode::CREATED;
-    Ok(r)
+    Ok(Reply::with_status(StatusCode::CREATED, body))
 }
 
 /// List merchants.
@@ -486,9 +484,10 @@ async fn create_credential(
         revoked_at: None,
     };
     state.store.insert_client(&rec).await?;
-    let mut r = Reply::ok(to_json(&credential_view(&rec, Some(secret)))?);
-    r.status = StatusCode::CREATED;
-    Ok(r)
+    Ok(Reply::with_status(
+        StatusCode::CREATED,
+        to_json(&credential_view(&rec, Some(secret)))?,
+    ))
 }
 
 /// List OAuth client credentials.
@@ -584,9 +583,10 @@ async fn create_api_key(
     let name = optional_name(&body)?;
     let (rec, key) = merchant::new_api_key(m.id, &m.mode, name, false, trunc_ms(state.clock.now()));
     state.store.insert_api_key(&rec).await?;
-    let mut r = Reply::ok(to_json(&api_key_view(&rec, Some(key)))?);
-    r.status = StatusCode::CREATED;
-    Ok(r)
+    Ok(Reply::with_status(
+        StatusCode::CREATED,
+        to_json(&api_key_view(&rec, Some(key)))?,
+    ))
 }
 
 /// List API keys.

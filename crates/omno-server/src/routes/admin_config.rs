@@ -345,9 +345,10 @@ async fn create_psp_account(
     state.store.insert_psp_account(&a, now).await?;
     changed(&state, merchant_id).await?;
     let view = account_views(&state, merchant_id, Some(a.id)).await?;
-    let mut r = Reply::ok(to_json(&view.first())?);
-    r.status = StatusCode::CREATED;
-    Ok(r)
+    Ok(Reply::with_status(
+        StatusCode::CREATED,
+        to_json(&view.first())?,
+    ))
 }
 
 /// List PSP accounts.
@@ -777,9 +778,10 @@ async fn create_router(
     let r = parse_router(&state, merchant_id, &body, RouterId(Uuid::now_v7()), now).await?;
     state.store.insert_router(&record_of(&r)?).await?;
     changed(&state, merchant_id).await?;
-    let mut reply = Reply::ok(to_json(&router_view(&r))?);
-    reply.status = StatusCode::CREATED;
-    Ok(reply)
+    Ok(Reply::with_status(
+        StatusCode::CREATED,
+        to_json(&router_view(&r))?,
+    ))
 }
 
 /// List routers.

@@ -221,9 +221,10 @@ async fn create_endpoint(
     apply_fields(&state, &body, &mut e, true)?;
     state.store.insert_endpoint(&e).await?;
     crate::config_cache::changed(&state.config, &*state.store, merchant_id).await?;
-    let mut r = Reply::ok(to_json(&endpoint_view(&e, Some(secret)))?);
-    r.status = StatusCode::CREATED;
-    Ok(r)
+    Ok(Reply::with_status(
+        StatusCode::CREATED,
+        to_json(&endpoint_view(&e, Some(secret)))?,
+    ))
 }
 
 /// List a merchant's webhook endpoints.
@@ -543,7 +544,8 @@ async fn redeliver(
         .await?
         .ok_or(ApiError::NotFound)?;
     state.committed(false, true);
-    let mut r = Reply::ok(to_json(&delivery_view(&d, None))?);
-    r.status = StatusCode::ACCEPTED;
-    Ok(r)
+    Ok(Reply::with_status(
+        StatusCode::ACCEPTED,
+        to_json(&delivery_view(&d, None))?,
+    ))
 }
