@@ -835,11 +835,8 @@ async fn dispatch(state: &AppState, p: Payout, now: OffsetDateTime) -> Result<()
         state.committed(true, false);
         return Ok(());
     }
-    let marked = state
-        .store
-        .get_payout(None, p.id)
-        .await?
-        .ok_or_else(|| ApiError::internal("payout vanished"))?;
+    // The marker committed, so the stored version is exactly one more: no re-read needed.
+    marked.version = p.version + 1;
     let submission = PayoutSubmission {
         transaction_id: p.id.hex(),
         amount: p.amount,
