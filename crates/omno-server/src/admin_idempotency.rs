@@ -19,7 +19,6 @@ use sha2::{Digest, Sha256};
 use crate::clock::trunc_ms;
 use crate::error::ApiError;
 use crate::reply::{Reply, idempotency_key, read_limited};
-use crate::security::ct_eq;
 use crate::state::AppState;
 
 fn canonical(body: &[u8]) -> Vec<u8> {
@@ -28,23 +27,6 @@ fn canonical(body: &[u8]) -> Vec<u8> {
         Ok(v) => serde_json::to_vec(&v).unwrap_or_default(),
         Err(_) => body.to_vec(),
     }
-}
-
-fn is_admin(state: &AppState, req: &Request) -> bool {
-    let Some(expected) = state.settings.admin.token.as_deref() else {
-        return false;
-    };
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            let v = v.trim();
-            match v.get(..7) {
-                Some(p) if p.eq_ignore_ascii_case("bearer ") => v[7..].trim(),
-                Some(_) | None => v,
-            }
-        })
-        .is_some_and(|given| ct_eq(given, expected))
 }
 
 /// The middleware.
@@ -57,7 +39,7 @@ pub async fn admin_idempotency(
         && matches!(*req.method(), Method::POST | Method::PUT)
         && !(req.method() == Method::POST && req.uri().path() == "/admin/merchants")
         && req.headers().contains_key("idempotency-key")
-        && is_admin(&state, &req);
+        && crate::auth::check_admin(&state, req.headers()).is_ok();
     if !applies {
         return next.run(req).await;
     }

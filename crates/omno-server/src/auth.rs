@@ -154,14 +154,18 @@ impl FromRequestParts<AppState> for AdminAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(expected) = state.settings.admin.token.as_deref() else {
-            return Err(ApiError::Unauthorized(INVALID));
-        };
-        let given = credential(&parts.headers)?;
-        if ct_eq(given, expected) {
-            Ok(AdminAuth)
-        } else {
-            Err(ApiError::Unauthorized(INVALID))
-        }
+        check_admin(state, &parts.headers).map(|()| AdminAuth)
+    }
+}
+
+/// Checks the admin token of a request (constant-time); no token configured → refused.
+pub fn check_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = state.settings.admin.token.as_deref() else {
+        return Err(ApiError::Unauthorized(INVALID));
+    };
+    if ct_eq(credential(headers)?, expected) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized(INVALID))
     }
 }
