@@ -106,6 +106,14 @@ id_type!(
     /// One delivery of an event to one target.
     DeliveryId
 );
+id_type!(
+    /// A saved card (vaulted PAN), per merchant and customer.
+    CardId
+);
+id_type!(
+    /// A refund of a payin.
+    RefundId
+);
 
 #[cfg(test)]
 mod tests {

@@ -104,8 +104,9 @@ impl Destination {
     }
 }
 
-/// Where the payout stands with its PSP; drives the background worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a transaction stands with its PSP; drives the background worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Dispatch {
     /// Nothing to do with the PSP (not confirmed yet, or final).
     Idle,

@@ -100,6 +100,131 @@ pub enum QueryOutcome {
     NoAnswer,
 }
 
+/// A payin charge handed to a PSP.
+#[derive(Clone)]
+pub struct PayinSubmission {
+    /// Our payin id (32 hex).
+    pub transaction_id: String,
+    /// Amount charged (after this attempt's FX).
+    pub amount: Money,
+    /// Method.
+    pub method: PaymentMethod,
+    /// Card number digits for card payments (held in memory only; never logged).
+    pub card_number: Option<String>,
+    /// The account charging it.
+    pub account: PspAccount,
+    /// 1-based attempt number within the payin's cascade.
+    pub attempt: u32,
+}
+
+impl std::fmt::Debug for PayinSubmission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PayinSubmission")
+            .field("transaction_id", &self.transaction_id)
+            .field("amount", &self.amount)
+            .field("method", &self.method)
+            .field("account", &self.account.id)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Answer to a payin submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayinOutcome {
+    /// Charged.
+    Succeeded {
+        /// PSP reference.
+        psp_transaction_id: String,
+    },
+    /// Declined by the issuer or the PSP (→ `DECLINED`).
+    Declined {
+        /// PSP reference, if one was assigned.
+        psp_transaction_id: Option<String>,
+        /// Machine reason.
+        detailed_status: DetailedStatus,
+        /// Human reason.
+        reason: String,
+    },
+    /// A definite technical failure; nothing was charged (→ `FAILED`).
+    Failed {
+        /// PSP reference, if one was assigned.
+        psp_transaction_id: Option<String>,
+        /// Machine reason.
+        detailed_status: DetailedStatus,
+        /// Human reason.
+        reason: String,
+    },
+    /// The issuer wants a 3DS challenge (→ `PENDING_3DS`).
+    ThreeDsRequired {
+        /// PSP reference.
+        psp_transaction_id: String,
+    },
+    /// Accepted; the outcome arrives later (APM): query after `ready_after`.
+    Accepted {
+        /// PSP reference.
+        psp_transaction_id: String,
+        /// When to ask.
+        ready_after: Duration,
+    },
+    /// Timeout, 5xx or interruption: the PSP may or may not have charged.
+    Ambiguous {
+        /// PSP reference, if one is known.
+        psp_transaction_id: Option<String>,
+    },
+}
+
+/// A status query for an earlier payin submission.
+#[derive(Debug, Clone)]
+pub struct PayinQuery {
+    /// Our payin id.
+    pub transaction_id: String,
+    /// Amount submitted.
+    pub amount: Money,
+    /// Method.
+    pub method: PaymentMethod,
+    /// The account that got the submission.
+    pub account: PspAccount,
+    /// The attempt queried.
+    pub attempt: u32,
+    /// When the submission was made.
+    pub submitted_at: OffsetDateTime,
+    /// Now.
+    pub now: OffsetDateTime,
+}
+
+/// A refund of a captured payin.
+#[derive(Debug, Clone)]
+pub struct RefundSubmission {
+    /// Our payin id.
+    pub transaction_id: String,
+    /// Our refund id (the PSP-side idempotency reference).
+    pub refund_id: String,
+    /// Amount to refund, in the payin's executed currency.
+    pub amount: Money,
+    /// The account that captured the payin.
+    pub account: PspAccount,
+}
+
+/// Answer to a refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundOutcome {
+    /// Refunded.
+    Succeeded {
+        /// PSP reference of the refund.
+        psp_reference: String,
+    },
+    /// Refused; nothing was refunded.
+    Failed {
+        /// Machine reason.
+        detailed_status: DetailedStatus,
+        /// Human reason.
+        reason: String,
+    },
+    /// No usable answer.
+    Ambiguous,
+}
+
 /// One PSP integration.
 #[async_trait]
 pub trait PspConnector: Send + Sync {
@@ -107,6 +232,13 @@ pub trait PspConnector: Send + Sync {
     async fn submit_payout(&self, s: &PayoutSubmission) -> SubmitOutcome;
     /// Asks what happened to an earlier submission.
     async fn query_payout(&self, q: &PayoutQuery) -> QueryOutcome;
+    /// Submits a payin charge.
+    async fn submit_payin(&self, s: &PayinSubmission) -> PayinOutcome;
+    /// Asks what happened to an earlier payin submission (declines come back as
+    /// [`Definite::Failed`]; the caller maps them by method).
+    async fn query_payin(&self, q: &PayinQuery) -> QueryOutcome;
+    /// Refunds (part of) a captured payin.
+    async fn refund(&self, r: &RefundSubmission) -> RefundOutcome;
 }
 
 /// The connectors of this build, by `connector` name.

@@ -11,7 +11,12 @@ use async_trait::async_trait;
 use omno_domain::psp::DetailedStatus;
 use sha2::{Digest, Sha256};
 
-use crate::{Definite, PayoutQuery, PayoutSubmission, PspConnector, QueryOutcome, SubmitOutcome};
+use omno_domain::psp::PaymentMethod;
+
+use crate::{
+    Definite, PayinOutcome, PayinQuery, PayinSubmission, PayoutQuery, PayoutSubmission,
+    PspConnector, QueryOutcome, RefundOutcome, RefundSubmission, SubmitOutcome,
+};
 
 /// The simulator, configured with `simulator.delay_ms`.
 #[derive(Debug, Clone)]
@@ -71,6 +76,15 @@ fn reason_text(d: DetailedStatus) -> &'static str {
     }
 }
 
+fn card_reason(d: DetailedStatus) -> &'static str {
+    match d {
+        DetailedStatus::InsufficientFunds => "Insufficient funds",
+        DetailedStatus::CardExpired => "Card expired",
+        DetailedStatus::InvalidCard => "Invalid card",
+        _ => reason_text(d),
+    }
+}
+
 fn failed(psp_transaction_id: Option<String>, d: DetailedStatus) -> Definite {
     Definite::Failed {
         psp_transaction_id,
@@ -91,8 +105,124 @@ fn amount_rule(minor: i64, reference: String) -> Option<Definite> {
     }
 }
 
+/// The test cards of §10 with a scripted outcome; any other valid card succeeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CardRule {
+    Approve,
+    Decline(DetailedStatus),
+    Fail(DetailedStatus),
+    ThreeDs,
+}
+
+fn card_rule(number: &str) -> CardRule {
+    match number {
+        "4000000000000002" => CardRule::Decline(DetailedStatus::GeneralDecline),
+        "4000000000009995" => CardRule::Decline(DetailedStatus::InsufficientFunds),
+        "4000000000003220" => CardRule::ThreeDs,
+        "4000000000000119" => CardRule::Fail(DetailedStatus::PspError),
+        "4000000000000069" => CardRule::Decline(DetailedStatus::CardExpired),
+        _ => CardRule::Approve,
+    }
+}
+
+fn payin_failure(d: DetailedStatus, declined: bool) -> PayinOutcome {
+    let reason = reason_text(d).to_string();
+    if declined {
+        PayinOutcome::Declined {
+            psp_transaction_id: None,
+            detailed_status: d,
+            reason,
+        }
+    } else {
+        PayinOutcome::Failed {
+            psp_transaction_id: None,
+            detailed_status: d,
+            reason,
+        }
+    }
+}
+
 #[async_trait]
 impl PspConnector for Simulator {
+    async fn submit_payin(&self, s: &PayinSubmission) -> PayinOutcome {
+        if let Some(d) = scripted_decline(
+            s.account.force_decline,
+            s.account.decline_rate_bp,
+            &s.transaction_id,
+            s.attempt,
+        ) {
+            return payin_failure(d, d != DetailedStatus::PspError);
+        }
+        if s.account.latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(u64::from(s.account.latency_ms))).await;
+        }
+        if !s.account.currencies.contains(&s.amount.currency) {
+            return payin_failure(DetailedStatus::CurrencyNotSupported, false);
+        }
+        if !s.account.methods.contains(&s.method) {
+            return payin_failure(DetailedStatus::PspError, false);
+        }
+        let reference = psp_reference(&format!("{}:{}", s.transaction_id, s.attempt));
+        if s.method == PaymentMethod::Card {
+            return match card_rule(s.card_number.as_deref().unwrap_or("")) {
+                CardRule::Approve => PayinOutcome::Succeeded {
+                    psp_transaction_id: reference,
+                },
+                CardRule::ThreeDs => PayinOutcome::ThreeDsRequired {
+                    psp_transaction_id: reference,
+                },
+                CardRule::Decline(d) => PayinOutcome::Declined {
+                    psp_transaction_id: Some(reference),
+                    detailed_status: d,
+                    reason: card_reason(d).to_string(),
+                },
+                CardRule::Fail(d) => PayinOutcome::Failed {
+                    psp_transaction_id: Some(reference),
+                    detailed_status: d,
+                    reason: reason_text(d).to_string(),
+                },
+            };
+        }
+        // APM: the outcome always arrives asynchronously (after the delay, possibly 0).
+        match amount_rule(s.amount.amount.0, reference.clone()) {
+            None => PayinOutcome::Ambiguous {
+                psp_transaction_id: None,
+            },
+            Some(_) => PayinOutcome::Accepted {
+                psp_transaction_id: reference,
+                ready_after: self.delay,
+            },
+        }
+    }
+
+    async fn query_payin(&self, q: &PayinQuery) -> QueryOutcome {
+        if q.method == PaymentMethod::Card {
+            // A card charge the simulator did not answer was dropped: never executed.
+            return QueryOutcome::NotExecuted;
+        }
+        let reference = psp_reference(&format!("{}:{}", q.transaction_id, q.attempt));
+        match amount_rule(q.amount.amount.0, reference) {
+            None => QueryOutcome::NotExecuted,
+            Some(outcome) if q.now - q.submitted_at >= self.delay => QueryOutcome::Done(outcome),
+            Some(_) => QueryOutcome::InProgress,
+        }
+    }
+
+    async fn refund(&self, r: &RefundSubmission) -> RefundOutcome {
+        if r.account.latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(u64::from(r.account.latency_ms))).await;
+        }
+        if r.amount.amount.0.rem_euclid(100) == 53 {
+            return RefundOutcome::Failed {
+                detailed_status: DetailedStatus::PspError,
+                reason: "PSP error: refund refused".into(),
+            };
+        }
+        RefundOutcome::Succeeded {
+            psp_reference: psp_reference(&format!("refund:{}", r.refund_id)),
+        }
+    }
+
     async fn submit_payout(&self, s: &PayoutSubmission) -> SubmitOutcome {
         if let Some(d) = scripted_decline(
             s.account.force_decline,

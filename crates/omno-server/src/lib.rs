@@ -92,6 +92,7 @@ pub async fn build_state(
 pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(routes::payout::router())
+        .merge(routes::payin::router())
         .merge(routes::oauth::router())
         .merge(routes::ops::router())
         .merge(routes::admin::router())

@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 #[openapi(
     info(title = "OMNO API", version = "2.0.0", description = "OMNO API 2.0.0 served by omno."),
     modifiers(&Security),
-    tags((name = "Payout", description = "Payout API"), (name = "Auth", description = "OAuth2 token endpoint"), (name = "Operations", description = "Health and readiness"), (name = "Admin", description = "Admin API (extension)"))
+    tags((name = "Payout", description = "Payout API"), (name = "PayIn", description = "PayIn API"), (name = "Auth", description = "OAuth2 token endpoint"), (name = "Operations", description = "Health and readiness"), (name = "Admin", description = "Admin API (extension)"))
 )]
 pub struct ApiDoc;
 
@@ -141,4 +141,85 @@ pub struct DirectLinkRequest {
     browser: BrowserRequest,
     /// Free-form; `method` and `iban` are checked.
     additional_data: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `POST /public/payin` body (§5.1).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[expect(dead_code, reason = "schema only")]
+#[schema(example = json!({"orderId": "dep-2026-000931", "amount": 49.99, "currency": "EUR", "kycVerified": false, "customer": {"externalUserId": "u-58213", "firstName": "Anna", "lastName": "Keller", "email": "anna.keller@example.de", "phoneNumber": "+49 30 901820", "dateOfBirth": "1988-04-17", "billing": {"address": "Torstraße 112", "city": "Berlin", "state": "BE", "countryCode": "DE", "postalCode": "10119"}}}))]
+pub struct CreatePayinRequest {
+    order_id: String,
+    amount: f64,
+    currency: String,
+    kyc_verified: bool,
+    customer: CustomerRequest,
+    router_id: Option<String>,
+    previous_transaction_count: Option<i64>,
+    return_urls: Option<ReturnUrlsRequest>,
+    webhook: Option<WebhookRequest>,
+}
+
+/// `cardData` (§5.2).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[expect(dead_code, reason = "schema only")]
+pub struct CardDataRequest {
+    /// 12-19 digits, Luhn-valid; spaces ignored.
+    card_number: String,
+    /// `1`-`12`, optionally zero-padded.
+    expiration_month: String,
+    /// `YYYY` or `YY`.
+    expiration_year: String,
+    /// 3-4 digits; never stored.
+    cvv: String,
+    cardholder_name: String,
+}
+
+/// `process/card` body (§5.2).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[expect(dead_code, reason = "schema only")]
+#[schema(example = json!({"browser": {"userAgent": "Mozilla/5.0", "customerIp": "81.2.69.160"}, "cardData": {"cardNumber": "4111111111111111", "expirationMonth": "09", "expirationYear": "2039", "cvv": "737", "cardholderName": "Anna Keller"}, "saveCard": false}))]
+pub struct ProcessCardRequest {
+    browser: BrowserRequest,
+    card_data: CardDataRequest,
+    save_card: bool,
+}
+
+/// `savedCardData` (§5.3).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[expect(dead_code, reason = "schema only")]
+pub struct SavedCardDataRequest {
+    card_id: String,
+    cvv: String,
+}
+
+/// `process/saved-card` body (§5.3).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[expect(dead_code, reason = "schema only")]
+pub struct ProcessSavedCardRequest {
+    browser: BrowserRequest,
+    saved_card_data: SavedCardDataRequest,
+}
+
+/// Payin `process/direct-link` body (§5.4).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[expect(dead_code, reason = "schema only")]
+pub struct PayinDirectLinkRequest {
+    browser: BrowserRequest,
+    /// Free-form, at most 64 keys; `method` is `BANK_TRANSFER` (default), `E_WALLET` or `CRYPTO`.
+    additional_data: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Refund body (§5.6, extension); optional.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[expect(dead_code, reason = "schema only")]
+pub struct RefundRequest {
+    /// Default: the whole refundable remainder.
+    amount: Option<f64>,
 }

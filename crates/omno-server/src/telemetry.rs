@@ -140,6 +140,20 @@ pub fn psp_submit(account: &str, outcome: Option<&SubmitOutcome>, elapsed: Durat
     psp_request(account, "submit_payout", label, elapsed);
 }
 
+/// Records a payin submission.
+pub fn psp_payin(account: &str, outcome: &omno_psp::PayinOutcome, elapsed: Duration) {
+    use omno_psp::PayinOutcome as O;
+    let label = match outcome {
+        O::Succeeded { .. } => "succeeded",
+        O::Declined { .. } => "declined",
+        O::Failed { .. } => "failed",
+        O::ThreeDsRequired { .. } => "three_ds",
+        O::Accepted { .. } => "accepted",
+        O::Ambiguous { .. } => "ambiguous",
+    };
+    psp_request(account, "submit_payin", label, elapsed);
+}
+
 /// Records a payout status query (`None` = timed out).
 pub fn psp_query(account: &str, outcome: Option<&QueryOutcome>, elapsed: Duration) {
     let label = match outcome {

@@ -1,4 +1,5 @@
-//! The background workers: one loop runs due payout work (PSP hand-off, status sync, expiry),
+//! The background workers: one loop runs due payout and payin work (PSP hand-off, status sync,
+//! expiry),
 //! another delivers webhooks, so a slow webhook receiver never delays a payout. Each is woken by
 //! committed work and polls at least every `workers.poll_interval_ms`.
 
@@ -10,7 +11,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
-use crate::flows::payout;
+use crate::flows::{payin, payout};
 use crate::state::AppState;
 use crate::webhooks;
 
@@ -45,7 +46,7 @@ pub async fn run(state: AppState, stop: CancellationToken) {
         state.clone(),
         state.wake_payouts.clone(),
         stop.clone(),
-        |s| async move { payout::run_due(&s).await },
+        |s| async move { Ok(payout::run_due(&s).await? + payin::run_due(&s).await?) },
     );
     let deliveries = run_loop(
         state.clone(),
@@ -68,7 +69,10 @@ pub async fn run(state: AppState, stop: CancellationToken) {
 /// Runs passes until nothing is due (tests call this to drive the workers without sleeping).
 pub async fn run_pending(state: &AppState) {
     loop {
-        let payouts = payout::run_due(state).await;
+        let payouts = match payout::run_due(state).await {
+            Ok(n) => payin::run_due(state).await.map(|m| n + m),
+            Err(e) => Err(e),
+        };
         let deliveries = webhooks::run_due(state).await;
         match (payouts, deliveries) {
             (Ok(0), Ok(0)) => break,

@@ -19,9 +19,11 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 
 use omno_domain::ids::{
-    ApiKeyId, ClientId, CustomerId, DeliveryId, EndpointId, EventId, MerchantId, PayoutId, RouterId,
+    ApiKeyId, CardId, ClientId, CustomerId, DeliveryId, EndpointId, EventId, MerchantId, PayinId,
+    PayoutId, RouterId,
 };
 use omno_domain::money::Currency;
+use omno_domain::payin::Payin;
 use omno_domain::payout::Payout;
 use omno_domain::psp::PspAccount;
 use time::OffsetDateTime;
@@ -434,6 +436,51 @@ pub enum SaveOutcome {
     IdemTaken,
 }
 
+/// A saved card: the PAN only encrypted, looked up by (merchant, customer, card hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedCardRecord {
+    /// `cardId`.
+    pub id: CardId,
+    /// Owner.
+    pub merchant_id: MerchantId,
+    /// The customer it was saved for.
+    pub customer_id: CustomerId,
+    /// Keyed HMAC of the PAN.
+    pub card_hash: String,
+    /// `411111******1111`.
+    pub mask: String,
+    /// Brand.
+    pub brand: String,
+    /// Expiry month.
+    pub exp_month: u8,
+    /// Expiry year (four digits).
+    pub exp_year: u16,
+    /// AES-256-GCM ciphertext of the PAN digits.
+    pub pan_enc: Vec<u8>,
+    /// First saved.
+    pub created_at: OffsetDateTime,
+}
+
+/// Everything a payin change commits together.
+#[derive(Debug, Clone)]
+pub struct PayinWrite<'a> {
+    /// The payin after the change.
+    pub payin: &'a Payin,
+    /// The version the change was computed from (compare-and-set).
+    pub expected_version: i64,
+    /// Outbox events announcing the change.
+    pub events: Vec<NewEvent>,
+    /// `Idempotency-Key` record of the request, if any.
+    pub idem: Option<IdemWrite>,
+    /// PAN ciphertext held while a card to save awaits its outcome (cleared once final).
+    pub pan: PanUpdate,
+    /// Card to vault with this change: inserted, or matched to the existing card of the same
+    /// (merchant, customer, hash), whose id must equal `id` (else the write is a conflict).
+    pub save_card: Option<SavedCardRecord>,
+    /// Release the worker lease held by this owner.
+    pub release_lease_of: Option<&'a str>,
+}
+
 /// The storage boundary. One implementation per database; one contract suite for all.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -663,6 +710,56 @@ pub trait Store: Send + Sync + 'static {
         after: Option<(OffsetDateTime, PayoutId)>,
         limit: i64,
     ) -> StoreResult<Vec<Payout>>;
+
+    // --- payins (issue 4) ---
+    /// Creates a payin with its outbox event, under the same `Idempotency-Key` and `orderId`
+    /// rules as [`Store::create_payout`] (payins and payouts have separate `orderId`s).
+    async fn create_payin(
+        &self,
+        payin: &Payin,
+        meta: &CreateMeta,
+        events: &[NewEvent],
+    ) -> StoreResult<CreateOutcome>;
+    /// Reads a payin; with `merchant`, only if it belongs to that merchant.
+    async fn get_payin(
+        &self,
+        merchant: Option<MerchantId>,
+        id: PayinId,
+    ) -> StoreResult<Option<Payin>>;
+    /// Persists a change computed from `expected_version` (compare-and-set).
+    async fn save_payin(&self, w: PayinWrite<'_>) -> StoreResult<SaveOutcome>;
+    /// The encrypted PAN held on a payin (a card to save, awaiting 3DS), if any.
+    async fn payin_pan(&self, id: PayinId) -> StoreResult<Option<Vec<u8>>>;
+    /// Claims due payins (expiry, 3DS timeout, APM outcome, status sync), as for payouts.
+    async fn claim_due_payins(
+        &self,
+        now: OffsetDateTime,
+        owner: &str,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> StoreResult<Vec<PayinId>>;
+    /// Releases a payin lease without changing it.
+    async fn release_payin_lease(&self, id: PayinId, owner: &str) -> StoreResult<()>;
+    /// The saved card of (merchant, customer) with this hash.
+    async fn find_saved_card(
+        &self,
+        merchant: MerchantId,
+        customer: CustomerId,
+        card_hash: &str,
+    ) -> StoreResult<Option<SavedCardRecord>>;
+    /// A saved card of the merchant by id.
+    async fn get_saved_card(
+        &self,
+        merchant: MerchantId,
+        id: CardId,
+    ) -> StoreResult<Option<SavedCardRecord>>;
+    /// Payins matching `filter`, newest first, after the `(created_at, id)` cursor.
+    async fn search_payins(
+        &self,
+        filter: &PayoutFilter,
+        after: Option<(OffsetDateTime, PayinId)>,
+        limit: i64,
+    ) -> StoreResult<Vec<Payin>>;
 
     // --- metrics (issue 10) ---
     /// How many payouts wait for status sync (dispatch `SYNCING`): the `omno_sync_pending` gauge.

@@ -43,6 +43,8 @@ use crate::{
     Store, StoreError, StoreResult, StoredResponse, from_ms, to_ms,
 };
 
+mod payin;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Statement timeout of every connection.
@@ -1761,6 +1763,84 @@ impl Store for PgStore {
         .iter()
         .map(payout_from_row)
         .collect()
+    }
+
+    // --- payins (issue 4), in postgres/payin.rs ---
+    async fn create_payin(
+        &self,
+        payin: &omno_domain::payin::Payin,
+        meta: &CreateMeta,
+        events: &[NewEvent],
+    ) -> StoreResult<CreateOutcome> {
+        self.payin_create(payin, meta, events).await
+    }
+
+    async fn get_payin(
+        &self,
+        merchant: Option<MerchantId>,
+        id: omno_domain::ids::PayinId,
+    ) -> StoreResult<Option<omno_domain::payin::Payin>> {
+        self.payin_get(merchant, id).await
+    }
+
+    async fn save_payin(&self, w: crate::PayinWrite<'_>) -> StoreResult<SaveOutcome> {
+        self.payin_save(w).await
+    }
+
+    async fn payin_pan(&self, id: omno_domain::ids::PayinId) -> StoreResult<Option<Vec<u8>>> {
+        self.payin_pan_enc(id).await
+    }
+
+    async fn claim_due_payins(
+        &self,
+        now: OffsetDateTime,
+        owner: &str,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> StoreResult<Vec<omno_domain::ids::PayinId>> {
+        self.payin_claim_due(now, owner, lease_until, limit).await
+    }
+
+    async fn release_payin_lease(
+        &self,
+        id: omno_domain::ids::PayinId,
+        owner: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "update payin set lease_owner = null, lease_until = null \
+             where payin_id = $1 and lease_owner = $2",
+        )
+        .bind(id.hex())
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_saved_card(
+        &self,
+        merchant: MerchantId,
+        customer: CustomerId,
+        card_hash: &str,
+    ) -> StoreResult<Option<crate::SavedCardRecord>> {
+        self.payin_find_card(merchant, customer, card_hash).await
+    }
+
+    async fn get_saved_card(
+        &self,
+        merchant: MerchantId,
+        id: omno_domain::ids::CardId,
+    ) -> StoreResult<Option<crate::SavedCardRecord>> {
+        self.payin_get_card(merchant, id).await
+    }
+
+    async fn search_payins(
+        &self,
+        filter: &PayoutFilter,
+        after: Option<(OffsetDateTime, omno_domain::ids::PayinId)>,
+        limit: i64,
+    ) -> StoreResult<Vec<omno_domain::payin::Payin>> {
+        self.payin_search(filter, after, limit).await
     }
 
     async fn syncing_payouts(&self) -> StoreResult<i64> {

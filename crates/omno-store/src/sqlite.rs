@@ -38,6 +38,8 @@ use crate::{
     Store, StoreError, StoreResult, StoredResponse, from_ms, to_ms,
 };
 
+mod payin;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// SQLite implementation of [`Store`].
@@ -1869,6 +1871,80 @@ impl Store for SqliteStore {
         .iter()
         .map(payout_from_row)
         .collect()
+    }
+
+    // --- payins (issue 4), in sqlite/payin.rs ---
+    async fn create_payin(
+        &self,
+        payin: &omno_domain::payin::Payin,
+        meta: &CreateMeta,
+        events: &[NewEvent],
+    ) -> StoreResult<CreateOutcome> {
+        self.payin_create(payin, meta, events).await
+    }
+
+    async fn get_payin(
+        &self,
+        merchant: Option<MerchantId>,
+        id: omno_domain::ids::PayinId,
+    ) -> StoreResult<Option<omno_domain::payin::Payin>> {
+        self.payin_get(merchant, id).await
+    }
+
+    async fn save_payin(&self, w: crate::PayinWrite<'_>) -> StoreResult<SaveOutcome> {
+        self.payin_save(w).await
+    }
+
+    async fn payin_pan(&self, id: omno_domain::ids::PayinId) -> StoreResult<Option<Vec<u8>>> {
+        self.payin_pan_enc(id).await
+    }
+
+    async fn claim_due_payins(
+        &self,
+        now: OffsetDateTime,
+        owner: &str,
+        lease_until: OffsetDateTime,
+        limit: i64,
+    ) -> StoreResult<Vec<omno_domain::ids::PayinId>> {
+        self.payin_claim_due(now, owner, lease_until, limit).await
+    }
+
+    async fn release_payin_lease(
+        &self,
+        id: omno_domain::ids::PayinId,
+        owner: &str,
+    ) -> StoreResult<()> {
+        let sql = "update payin set lease_owner = null, lease_until = null \
+                   where payin_id = $1 and lease_owner = $2";
+        self.exec(sql, vec![Arg::Text(id.hex()), Arg::Text(owner.into())])
+            .await
+            .map(|_| ())
+    }
+
+    async fn find_saved_card(
+        &self,
+        merchant: MerchantId,
+        customer: CustomerId,
+        card_hash: &str,
+    ) -> StoreResult<Option<crate::SavedCardRecord>> {
+        self.payin_find_card(merchant, customer, card_hash).await
+    }
+
+    async fn get_saved_card(
+        &self,
+        merchant: MerchantId,
+        id: omno_domain::ids::CardId,
+    ) -> StoreResult<Option<crate::SavedCardRecord>> {
+        self.payin_get_card(merchant, id).await
+    }
+
+    async fn search_payins(
+        &self,
+        filter: &PayoutFilter,
+        after: Option<(OffsetDateTime, omno_domain::ids::PayinId)>,
+        limit: i64,
+    ) -> StoreResult<Vec<omno_domain::payin::Payin>> {
+        self.payin_search(filter, after, limit).await
     }
 
     // --- metrics (issue 10) ---

@@ -32,22 +32,22 @@ use crate::wire::{
 };
 
 /// How often a flow re-reads after losing a compare-and-set before giving up with a 500.
-const MAX_RACES: usize = 16;
+pub(crate) const MAX_RACES: usize = 16;
 
-fn now(state: &AppState) -> OffsetDateTime {
+pub(crate) fn now(state: &AppState) -> OffsetDateTime {
     trunc_ms(state.clock.now())
 }
 
-fn scope(merchant: &MerchantRecord) -> String {
+pub(crate) fn scope(merchant: &MerchantRecord) -> String {
     format!("merchant:{}", merchant.id.hex())
 }
 
-fn idem_not_before(state: &AppState, now: OffsetDateTime) -> OffsetDateTime {
+pub(crate) fn idem_not_before(state: &AppState, now: OffsetDateTime) -> OffsetDateTime {
     now - Duration::seconds(state.settings.idempotency.retention_secs as i64)
 }
 
 /// Answers a request from a stored `Idempotency-Key` record, if the key was used.
-async fn idem_precheck(
+pub(crate) async fn idem_precheck(
     state: &AppState,
     scope: &str,
     key: Option<&str>,
@@ -66,7 +66,7 @@ async fn idem_precheck(
     }
 }
 
-fn idem_write(
+pub(crate) fn idem_write(
     state: &AppState,
     scope: &str,
     key: Option<&str>,

@@ -6,4 +6,5 @@ pub mod admin_transactions;
 pub mod admin_webhooks;
 pub mod oauth;
 pub mod ops;
+pub mod payin;
 pub mod payout;

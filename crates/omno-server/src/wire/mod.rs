@@ -8,6 +8,7 @@
 //! - this file: shared request objects (§2), payout requests (§4), the transaction object (§7).
 
 pub mod parse;
+pub mod payin;
 
 use omno_domain::country::CountryCode;
 use omno_domain::customer::{Billing, Customer, Kyc};
@@ -31,7 +32,12 @@ pub fn amount_json(m: Money) -> Box<RawValue> {
     RawValue::from_string(text).unwrap_or_default()
 }
 
-fn non_blank(o: &mut Obj<'_>, name: &str, max: usize, errs: &mut FieldErrors) -> Option<String> {
+pub(crate) fn non_blank(
+    o: &mut Obj<'_>,
+    name: &str,
+    max: usize,
+    errs: &mut FieldErrors,
+) -> Option<String> {
     let s = o.string(name, true, errs)?;
     match validate::non_blank(&s, max) {
         Ok(()) => Some(s),
@@ -284,15 +290,35 @@ pub fn create_payout(
     allow_private: bool,
     router_known: impl Fn(&str) -> bool,
 ) -> Result<CreatePayoutInput, crate::error::ApiError> {
+    create_transaction(
+        body,
+        "value",
+        enabled,
+        today,
+        (allow_loopback, allow_private),
+        &router_known,
+    )
+}
+
+/// Parses a create-payout (`value`) or create-payin (`amount`) body: the two share every other
+/// field (§4.1, §5.1).
+pub fn create_transaction(
+    body: &[u8],
+    amount_field: &str,
+    enabled: &[Currency],
+    today: time::Date,
+    (allow_loopback, allow_private): (bool, bool),
+    router_known: &dyn Fn(&str) -> bool,
+) -> Result<CreatePayoutInput, crate::error::ApiError> {
     let mut o = Obj::root(body)?;
     let mut errs = FieldErrors::new();
     let order_id = o.string("orderId", true, &mut errs).and_then(|s| {
         let ok = validate::order_id(&s).map(|()| s);
         errs.take("orderId", ok)
     });
-    let value_text = o.number_text("value", true, &mut errs);
+    let value_text = o.number_text(amount_field, true, &mut errs);
     let currency = currency(&mut o, "currency", enabled, &mut errs);
-    let value = amount(&mut o, "value", value_text, currency, &mut errs);
+    let value = amount(&mut o, amount_field, value_text, currency, &mut errs);
     let kyc_verified = o.boolean("kycVerified", true, &mut errs);
     let customer = customer(&mut o, &mut errs, today);
     let router_id = o.string("routerId", false, &mut errs);
@@ -355,7 +381,25 @@ pub fn apm_destination(
     path: &str,
     errs: &mut FieldErrors,
 ) -> (Option<PaymentMethod>, Option<String>) {
-    let method = match data.get("method") {
+    let method = apm_method(data, path, errs);
+    let iban = match data.get("iban") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => errs.take(&format!("{path}.iban"), validate::iban(s)),
+        Some(_) => {
+            errs.add(format!("{path}.iban"), "must be a string");
+            None
+        }
+    };
+    (method, iban)
+}
+
+/// `additionalData.method`: `BANK_TRANSFER` (default), `E_WALLET` or `CRYPTO`.
+pub fn apm_method(
+    data: &Map<String, Value>,
+    path: &str,
+    errs: &mut FieldErrors,
+) -> Option<PaymentMethod> {
+    match data.get("method") {
         None | Some(Value::Null) => Some(PaymentMethod::BankTransfer),
         Some(Value::String(s)) => match PaymentMethod::parse(s) {
             Some(
@@ -373,16 +417,7 @@ pub fn apm_destination(
             errs.add(format!("{path}.method"), "must be a string");
             None
         }
-    };
-    let iban = match data.get("iban") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => errs.take(&format!("{path}.iban"), validate::iban(s)),
-        Some(_) => {
-            errs.add(format!("{path}.iban"), "must be a string");
-            None
-        }
-    };
-    (method, iban)
+    }
 }
 
 /// Parses and validates a payout `process/direct-link` body.
@@ -665,6 +700,13 @@ pub struct TransactionView {
     pub updated_at: String,
     /// Every status taken (extension).
     pub status_history: Vec<HistoryView>,
+    /// Total successfully refunded (extension, payins only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>, example = 20)]
+    pub refunded_amount: Option<Box<RawValue>>,
+    /// Refunds (extension, payins only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refunds: Option<Vec<payin::RefundView>>,
 }
 
 impl From<&Payout> for TransactionView {
@@ -724,6 +766,8 @@ impl From<&Payout> for TransactionView {
                     reason: h.reason.clone(),
                 })
                 .collect(),
+            refunded_amount: None,
+            refunds: None,
         }
     }
 }
