@@ -1092,6 +1092,17 @@ pub async fn complete_3ds(state: &AppState, id: PayinId, passed: bool) -> Result
     Err(ApiError::internal("too many concurrent changes"))
 }
 
+/// Concurrent refunds of one payin all commit by compare-and-set, one per round; allow many
+/// rounds, spread by a small random backoff.
+const REFUND_RACES: u32 = 256;
+
+async fn backoff(race: u32) {
+    if race > 0 {
+        let ms = rand::random::<u64>() % u64::from(race.min(8) + 1);
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+}
+
 fn refund_refused(e: RefundRefused, p: &Payin) -> ApiError {
     match e {
         RefundRefused::ExceedsRemainder { remaining } => ApiError::InvalidState(format!(
@@ -1133,7 +1144,8 @@ pub async fn refund(
     // 1. Reserve the amount on the payin (compare-and-set against concurrent refunds).
     let refund_id = RefundId(Uuid::now_v7());
     let mut reserved = None;
-    for _ in 0..MAX_RACES {
+    for race in 0..REFUND_RACES {
+        backoff(race).await;
         let now = now(state);
         let p = state
             .store
@@ -1199,7 +1211,8 @@ pub async fn refund(
         ));
     }
     // 3. Commit the outcome from the committed totals (not the status read before the call).
-    for _ in 0..MAX_RACES {
+    for race in 0..REFUND_RACES {
+        backoff(race).await;
         let now = now(state);
         let cur = state
             .store

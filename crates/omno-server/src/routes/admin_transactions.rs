@@ -4,7 +4,8 @@ use axum::extract::{Query, State};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use omno_domain::errors::FieldErrors;
-use omno_domain::ids::{CustomerId, MerchantId, PayoutId};
+use omno_domain::ids::{CustomerId, MerchantId, PayinId, PayoutId};
+use omno_domain::payin::{Payin, PayinStatus};
 use omno_domain::payout::{Destination, Dispatch, Payout, PayoutStatus};
 use omno_store::PayoutFilter;
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,7 @@ use utoipa_axum::routes;
 use crate::auth::AdminAuth;
 use crate::clock::fmt_ts;
 use crate::error::ApiError;
+use crate::flows::payin as payin_flow;
 use crate::flows::payout as flow;
 use crate::reply::{AppPath, Body, Reply, to_json};
 use crate::state::AppState;
@@ -151,6 +153,53 @@ fn admin_view(p: &Payout) -> AdminTransactionView {
 }
 
 /// Query of the search.
+fn admin_view_payin(p: &Payin) -> AdminTransactionView {
+    let parse = |s: &Option<String>| s.as_deref().and_then(|t| serde_json::from_str(t).ok());
+    AdminTransactionView {
+        kind: "PAYIN",
+        transaction: TransactionView::from(p),
+        routing: parse(&p.routing_detail),
+        attempts: p
+            .attempts
+            .iter()
+            .map(|a| PspAttemptView {
+                attempt: a.attempt,
+                psp_account_id: Some(a.psp_account_id.hex()),
+                psp_transaction_id: a.psp_transaction_id.clone(),
+                amount: amount_json(a.amount),
+                currency: a.amount.currency.code().to_string(),
+                outcome: a.outcome.clone(),
+                detailed_status: a.detailed_status.map(|d| d.as_str().to_string()),
+                started_at: Some(fmt_ts(a.started_at)),
+                finished_at: a.finished_at.map(fmt_ts),
+                latency_ms: a.latency_ms,
+            })
+            .collect(),
+        fx: parse(&p.fx_detail),
+        destination: None,
+        sync_attempts: p.sync_attempts,
+        next_sync_at: match p.dispatch {
+            Dispatch::Syncing => p.next_action_at.map(fmt_ts),
+            Dispatch::Idle | Dispatch::Queued | Dispatch::Submitted | Dispatch::Awaiting => None,
+        },
+    }
+}
+
+/// A transaction of either kind.
+enum Tx {
+    Payout(Box<Payout>),
+    Payin(Box<Payin>),
+}
+
+impl Tx {
+    fn view(&self) -> AdminTransactionView {
+        match self {
+            Tx::Payout(p) => admin_view(p),
+            Tx::Payin(p) => admin_view_payin(p),
+        }
+    }
+}
+
 #[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchQuery {
@@ -229,12 +278,13 @@ async fn search(
         }
         id
     });
-    let payins_only = match q.kind.as_deref() {
-        None | Some("PAYOUT") => false,
-        Some("PAYIN") => true,
+    let (payouts, payins) = match q.kind.as_deref() {
+        None => (true, true),
+        Some("PAYOUT") => (true, false),
+        Some("PAYIN") => (false, true),
         Some(_) => {
             errs.add("kind", "must be PAYIN or PAYOUT");
-            false
+            (true, true)
         }
     };
     let statuses: Vec<String> = q
@@ -275,12 +325,6 @@ async fn search(
         }
     };
     errs.into_result().map_err(ApiError::Validation)?;
-    if payins_only {
-        return Ok(Reply::ok(to_json(&SearchPage {
-            data: vec![],
-            next_cursor: None,
-        })?));
-    }
     let filter = PayoutFilter {
         merchant_id,
         statuses,
@@ -292,41 +336,61 @@ async fn search(
         created_from,
         created_to,
     };
-    let mut rows = state
-        .store
-        .search_payouts(&filter, after, limit + 1)
-        .await?;
+    // Both kinds share the id format and the (createdAt, id) order, so one cursor pages the
+    // merged list: each kind is read past the cursor and the two are merged.
+    let mut rows: Vec<(i64, String, SearchItem)> = vec![];
+    if payouts {
+        for p in state
+            .store
+            .search_payouts(&filter, after, limit + 1)
+            .await?
+        {
+            rows.push((
+                omno_store::to_ms(p.created_at),
+                p.id.hex(),
+                SearchItem {
+                    kind: "PAYOUT",
+                    transaction: TransactionView::from(&p),
+                },
+            ));
+        }
+    }
+    if payins {
+        let after = after.map(|(t, id)| (t, PayinId(id.0)));
+        for p in state.store.search_payins(&filter, after, limit + 1).await? {
+            rows.push((
+                omno_store::to_ms(p.created_at),
+                p.id.hex(),
+                SearchItem {
+                    kind: "PAYIN",
+                    transaction: TransactionView::from(&p),
+                },
+            ));
+        }
+    }
+    rows.sort_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1)));
     let next_cursor = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
-        rows.last().map(|p| {
-            B64.encode(format!(
-                "{}:{}",
-                omno_store::to_ms(p.created_at),
-                p.id.hex()
-            ))
-        })
+        rows.last()
+            .map(|(ms, id, _)| B64.encode(format!("{ms}:{id}")))
     } else {
         None
     };
     Ok(Reply::ok(to_json(&SearchPage {
-        data: rows
-            .iter()
-            .map(|p| SearchItem {
-                kind: "PAYOUT",
-                transaction: TransactionView::from(p),
-            })
-            .collect(),
+        data: rows.into_iter().map(|(_, _, item)| item).collect(),
         next_cursor,
     })?))
 }
 
-async fn load(state: &AppState, id: &str) -> Result<Payout, ApiError> {
+async fn load(state: &AppState, id: &str) -> Result<Tx, ApiError> {
     let id = PayoutId::parse(id).ok_or(ApiError::NotFound)?;
-    state
-        .store
-        .get_payout(None, id)
-        .await?
-        .ok_or(ApiError::NotFound)
+    if let Some(p) = state.store.get_payout(None, id).await? {
+        return Ok(Tx::Payout(Box::new(p)));
+    }
+    match state.store.get_payin(None, PayinId(id.0)).await? {
+        Some(p) => Ok(Tx::Payin(Box::new(p))),
+        None => Err(ApiError::NotFound),
+    }
 }
 
 /// The admin view of one transaction.
@@ -339,8 +403,7 @@ async fn view(
     _a: AdminAuth,
     AppPath(id): AppPath<String>,
 ) -> Result<Reply, ApiError> {
-    let p = load(&state, &id).await?;
-    Ok(Reply::ok(to_json(&admin_view(&p))?))
+    Ok(Reply::ok(to_json(&load(&state, &id).await?.view())?))
 }
 
 /// Query the PSP now for a pending transaction.
@@ -353,9 +416,11 @@ async fn sync(
     _a: AdminAuth,
     AppPath(id): AppPath<String>,
 ) -> Result<Reply, ApiError> {
-    let p = load(&state, &id).await?;
-    let p = flow::admin_sync(&state, p.id).await?;
-    Ok(Reply::ok(to_json(&admin_view(&p))?))
+    let tx = match load(&state, &id).await? {
+        Tx::Payout(p) => Tx::Payout(Box::new(flow::admin_sync(&state, p.id).await?)),
+        Tx::Payin(p) => Tx::Payin(Box::new(payin_flow::admin_sync(&state, p.id).await?)),
+    };
+    Ok(Reply::ok(to_json(&tx.view())?))
 }
 
 /// Resolve a pending transaction past its sync window.
@@ -369,16 +434,22 @@ async fn resolve(
     AppPath(id): AppPath<String>,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
-    let p = load(&state, &id).await?;
+    let tx = load(&state, &id).await?;
     let mut o = Obj::root(&body)?;
     let mut errs = FieldErrors::new();
+    let is_payout = matches!(tx, Tx::Payout(_));
     let to = o
         .string("status", true, &mut errs)
-        .and_then(|s| match s.as_str() {
-            "PROCESSED" => Some(PayoutStatus::Processed),
-            "FAILED" => Some(PayoutStatus::Failed),
-            _ => {
+        .and_then(|s| match (s.as_str(), is_payout) {
+            ("PROCESSED", true) => Some("PROCESSED"),
+            ("SUCCESS", false) => Some("SUCCESS"),
+            ("FAILED", _) => Some("FAILED"),
+            (_, true) => {
                 errs.add("status", "must be PROCESSED or FAILED for a payout");
+                None
+            }
+            (_, false) => {
+                errs.add("status", "must be SUCCESS or FAILED for a payin");
                 None
             }
         });
@@ -392,6 +463,27 @@ async fn resolve(
     let (Some(to), Some(reason)) = (to, reason) else {
         return Err(ApiError::internal("validation inconsistency"));
     };
-    let p = flow::admin_resolve(&state, p.id, to, reason).await?;
-    Ok(Reply::ok(to_json(&admin_view(&p))?))
+    let tx = match tx {
+        Tx::Payout(p) => {
+            let to = if to == "PROCESSED" {
+                PayoutStatus::Processed
+            } else {
+                PayoutStatus::Failed
+            };
+            Tx::Payout(Box::new(
+                flow::admin_resolve(&state, p.id, to, reason).await?,
+            ))
+        }
+        Tx::Payin(p) => {
+            let to = if to == "SUCCESS" {
+                PayinStatus::Success
+            } else {
+                PayinStatus::Failed
+            };
+            Tx::Payin(Box::new(
+                payin_flow::admin_resolve(&state, p.id, to, reason).await?,
+            ))
+        }
+    };
+    Ok(Reply::ok(to_json(&tx.view())?))
 }

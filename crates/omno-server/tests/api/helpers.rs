@@ -212,6 +212,39 @@ impl TestApp {
         r.json().await.unwrap()
     }
 
+    pub(crate) async fn create_payin(&self, body: &Value) -> Response {
+        self.post_json("/public/payin", body).await
+    }
+
+    /// Creates a payin of `amount` EUR and returns its id (asserting 200).
+    pub(crate) async fn new_payin(&self, order_id: &str, amount: f64) -> String {
+        let r = self
+            .create_payin(&payin_body(order_id, amount, "EUR"))
+            .await;
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        v["paymentId"].as_str().unwrap().to_string()
+    }
+
+    pub(crate) async fn get_payin(&self, id: &str) -> Value {
+        let r = self
+            .req(Method::GET, &format!("/public/payin/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    /// `process/card` with a test card; returns the response.
+    pub(crate) async fn pay_card(&self, id: &str, number: &str, save: bool) -> Response {
+        self.post_json(
+            &format!("/public/payin/{id}/process/card"),
+            &json!({"browser": browser(), "cardData": card_data(number), "saveCard": save}),
+        )
+        .await
+    }
+
     /// Statuses announced by the outbox events of a transaction, oldest first.
     pub(crate) async fn store_events(&self, id: &str) -> Vec<String> {
         self.state
@@ -227,7 +260,11 @@ impl TestApp {
                     e.status.as_str(),
                     "event body matches its status"
                 );
-                assert_eq!(e.event_type, "PAYOUT_STATUS_CHANGED");
+                assert!(
+                    e.event_type.ends_with("_STATUS_CHANGED"),
+                    "{}",
+                    e.event_type
+                );
                 e.status
             })
             .collect()
@@ -280,6 +317,20 @@ pub(crate) fn payout_body(order_id: &str, value: f64, currency: &str) -> Value {
         "kycVerified": true,
         "customer": customer(),
     })
+}
+
+pub(crate) fn payin_body(order_id: &str, amount: f64, currency: &str) -> Value {
+    json!({
+        "orderId": order_id,
+        "amount": amount,
+        "currency": currency,
+        "kycVerified": false,
+        "customer": customer(),
+    })
+}
+
+pub(crate) fn card_data(number: &str) -> Value {
+    json!({"cardNumber": number, "expirationMonth": "09", "expirationYear": "2039", "cvv": "737", "cardholderName": "Anna Keller"})
 }
 
 pub(crate) fn browser() -> Value {
