@@ -91,6 +91,9 @@ contract!(
     deliveries_are_leased_in_order_and_logged,
     settings_and_config_version,
     search_filters_and_pages,
+    payin_round_trip_cas_and_pan_lifecycle,
+    saved_cards_are_one_per_customer_and_hash,
+    due_payins_are_leased_to_one_worker,
 );
 
 #[test]
@@ -670,5 +673,237 @@ async fn search_filters_and_pages(s: &dyn Store) {
         .unwrap()
         .len(),
         1
+    );
+}
+
+fn payin(p: &Payout) -> omno_domain::payin::Payin {
+    use omno_domain::payin::{Payin, PayinHistoryEntry, PayinStatus};
+    Payin {
+        id: omno_domain::ids::PayinId(Uuid::now_v7()),
+        merchant_id: p.merchant_id,
+        customer_id: p.customer_id,
+        order_id: p.order_id.clone(),
+        amount: p.amount,
+        initial: p.initial,
+        status: PayinStatus::Created,
+        status_reason: None,
+        kyc_verified: false,
+        previous_transaction_count: 0,
+        customer: p.customer.clone(),
+        return_urls: None,
+        webhook_url: None,
+        router_id: None,
+        routing_reason: None,
+        predicted_psp_id: None,
+        processor_psp_id: None,
+        psp_transaction_id: None,
+        card: None,
+        payment_method: None,
+        ip_address: None,
+        user_agent: None,
+        cashier_session_id: None,
+        save_card: false,
+        created_at: t0(),
+        updated_at: t0(),
+        expires_at: t0() + Duration::days(1),
+        three_ds_deadline: None,
+        dispatch: Dispatch::Idle,
+        next_action_at: Some(t0() + Duration::days(1)),
+        sync_attempts: 0,
+        submitted_at: None,
+        history: vec![PayinHistoryEntry {
+            status: PayinStatus::Created,
+            at: t0(),
+            reason: None,
+        }],
+        attempts: vec![],
+        refunds: vec![],
+        routing_detail: None,
+        fx_detail: None,
+        version: 1,
+    }
+}
+
+async fn customer(s: &dyn Store, m: MerchantId, ext: &str) -> CustomerId {
+    s.ensure_customer(m, ext, CustomerId(Uuid::now_v7()), t0())
+        .await
+        .unwrap()
+}
+
+fn payin_write(p: &omno_domain::payin::Payin, expected: i64) -> omno_store::PayinWrite<'_> {
+    omno_store::PayinWrite {
+        payin: p,
+        expected_version: expected,
+        events: vec![],
+        idem: None,
+        pan: PanUpdate::Keep,
+        save_card: None,
+        release_lease_of: None,
+    }
+}
+
+async fn payin_round_trip_cas_and_pan_lifecycle(s: &dyn Store) {
+    use omno_domain::payin::PayinStatus;
+    let m = merchant(s).await;
+    let c = customer(s, m, "u").await;
+    let p = payin(&payout(m, c, "in-1"));
+    assert_eq!(
+        s.create_payin(&p, &meta("a", None), &[]).await.unwrap(),
+        CreateOutcome::Created
+    );
+    // The same orderId: replay or conflict; a payout may reuse it.
+    let dup = payin(&payout(m, c, "in-1"));
+    assert_eq!(
+        s.create_payin(&dup, &meta("a", None), &[]).await.unwrap(),
+        CreateOutcome::OrderReplay("{\"fp\":\"a\"}".into())
+    );
+    assert_eq!(
+        s.create_payin(&dup, &meta("b", None), &[]).await.unwrap(),
+        CreateOutcome::DuplicateOrderId
+    );
+    assert_eq!(
+        s.create_payout(&payout(m, c, "in-1"), &meta("a", None), &[])
+            .await
+            .unwrap(),
+        CreateOutcome::Created
+    );
+    let got = s.get_payin(Some(m), p.id).await.unwrap().unwrap();
+    assert_eq!(got, p);
+    assert!(
+        s.get_payin(Some(MerchantId(Uuid::now_v7())), p.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Compare-and-set: one of two writers from version 1 wins.
+    let mut a = got.clone();
+    a.apply(PayinStatus::Pending, None, None, t0()).unwrap();
+    let mut w = payin_write(&a, 1);
+    w.pan = PanUpdate::Set(vec![9, 9, 9]);
+    w.events = vec![NewEvent {
+        kind: "PAYIN",
+        event_type: "PAYIN_STATUS_CHANGED",
+        transaction_id: p.id.hex(),
+        ..event(&payout(m, c, "x"))
+    }];
+    assert_eq!(s.save_payin(w).await.unwrap(), SaveOutcome::Saved);
+    let mut b = got.clone();
+    b.apply(PayinStatus::Failed, None, None, t0()).unwrap();
+    assert_eq!(
+        s.save_payin(payin_write(&b, 1)).await.unwrap(),
+        SaveOutcome::VersionConflict
+    );
+    assert_eq!(s.list_events(&p.id.hex()).await.unwrap().len(), 1);
+    let now = s.get_payin(None, p.id).await.unwrap().unwrap();
+    assert_eq!((now.status, now.version), (PayinStatus::Pending, 2));
+    assert_eq!(s.payin_pan(p.id).await.unwrap(), Some(vec![9, 9, 9]));
+    // A final status clears the held PAN whatever the write says.
+    let mut done = now.clone();
+    done.apply(PayinStatus::Success, None, None, t0()).unwrap();
+    assert_eq!(
+        s.save_payin(payin_write(&done, 2)).await.unwrap(),
+        SaveOutcome::Saved
+    );
+    assert_eq!(s.payin_pan(p.id).await.unwrap(), None);
+    let f = omno_store::PayoutFilter {
+        merchant_id: Some(m),
+        statuses: vec!["SUCCESS".into()],
+        ..Default::default()
+    };
+    let found = s.search_payins(&f, None, 10).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, p.id);
+}
+
+async fn saved_cards_are_one_per_customer_and_hash(s: &dyn Store) {
+    use omno_domain::ids::CardId;
+    use omno_domain::payin::PayinStatus;
+    let m = merchant(s).await;
+    let c = customer(s, m, "u").await;
+    let card = |id: CardId, customer: CustomerId| omno_store::SavedCardRecord {
+        id,
+        merchant_id: m,
+        customer_id: customer,
+        card_hash: "h1".into(),
+        mask: "411111******1111".into(),
+        brand: "VISA".into(),
+        exp_month: 9,
+        exp_year: 2039,
+        pan_enc: vec![1, 2, 3],
+        created_at: t0(),
+    };
+    let mut ids = vec![];
+    for (i, proposed) in [CardId(Uuid::now_v7()), CardId(Uuid::now_v7())]
+        .into_iter()
+        .enumerate()
+    {
+        let mut p = payin(&payout(m, c, &format!("card-{i}")));
+        s.create_payin(&p, &meta(&format!("c{i}"), None), &[])
+            .await
+            .unwrap();
+        let before = p.clone();
+        p.apply(PayinStatus::Pending, None, None, t0()).unwrap();
+        p.apply(PayinStatus::Success, None, None, t0()).unwrap();
+        let mut w = payin_write(&p, before.version);
+        w.save_card = Some(card(proposed, c));
+        ids.push((proposed, s.save_payin(w).await.unwrap()));
+    }
+    // The second proposal names a new id for a card that exists: refused as a conflict, so the
+    // caller re-reads and reuses the existing id.
+    assert_eq!(ids[0].1, SaveOutcome::Saved);
+    assert_eq!(ids[1].1, SaveOutcome::VersionConflict);
+    let found = s.find_saved_card(m, c, "h1").await.unwrap().unwrap();
+    assert_eq!(found.id, ids[0].0);
+    assert_eq!(found.pan_enc, vec![1, 2, 3]);
+    assert_eq!(
+        s.get_saved_card(m, found.id).await.unwrap(),
+        Some(found.clone())
+    );
+    assert!(
+        s.get_saved_card(MerchantId(Uuid::now_v7()), found.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Another customer of the merchant gets a card of their own.
+    let other = customer(s, m, "v").await;
+    assert!(s.find_saved_card(m, other, "h1").await.unwrap().is_none());
+}
+
+async fn due_payins_are_leased_to_one_worker(s: &dyn Store) {
+    let m = merchant(s).await;
+    let c = customer(s, m, "u").await;
+    let mut p = payin(&payout(m, c, "due-1"));
+    p.next_action_at = Some(t0());
+    s.create_payin(&p, &meta("d", None), &[]).await.unwrap();
+    let later = t0() + Duration::seconds(1);
+    let lease = t0() + Duration::seconds(60);
+    assert_eq!(
+        s.claim_due_payins(later, "a", lease, 10).await.unwrap(),
+        [p.id]
+    );
+    assert!(
+        s.claim_due_payins(later, "b", lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    s.release_payin_lease(p.id, "a").await.unwrap();
+    assert_eq!(
+        s.claim_due_payins(later, "b", lease, 10).await.unwrap(),
+        [p.id]
+    );
+    // An expired lease is taken over.
+    assert_eq!(
+        s.claim_due_payins(
+            lease + Duration::seconds(1),
+            "c",
+            lease + Duration::seconds(90),
+            10
+        )
+        .await
+        .unwrap(),
+        [p.id]
     );
 }

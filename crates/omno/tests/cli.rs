@@ -680,6 +680,31 @@ async fn secrets_never_appear_in_the_logs() {
         .send()
         .await
         .unwrap();
+    // Card payins through the API: a saved card and the 3DS card.
+    for (i, card) in ["5555555555554444", "4000000000003220"].iter().enumerate() {
+        let mut body = payout_body(&format!("logs-in-{i}"));
+        let v = body["value"].take();
+        body["amount"] = v;
+        let created: Value = http
+            .post(format!("{base}/public/payin"))
+            .header("Authorization", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = created["paymentId"].as_str().unwrap();
+        let r = http
+            .post(format!("{base}/public/payin/{id}/process/card"))
+            .header("Authorization", key)
+            .json(&serde_json::json!({"browser": {}, "cardData": {"cardNumber": card, "expirationMonth": "09", "expirationYear": "2039", "cvv": "737", "cardholderName": "Anna Keller"}, "saveCard": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop(Demo {
         child,
@@ -688,7 +713,14 @@ async fn secrets_never_appear_in_the_logs() {
     });
     let logs = std::fs::read_to_string(&log).unwrap();
     assert!(logs.lines().count() > 10, "trace logging produced output");
-    for s in [key, secret, token.as_str(), "4111111111111111"] {
+    for s in [
+        key,
+        secret,
+        token.as_str(),
+        "4111111111111111",
+        "5555555555554444",
+        "4000000000003220",
+    ] {
         assert!(!logs.contains(s), "a secret appeared in the logs");
     }
 }
