@@ -35,6 +35,12 @@ pub const SERVED_PATHS: &[&str] = &[
     "/public/payout/{payoutId}/reject",
     "/public/payout/{payoutId}/process/direct-link",
     "/public/payout/{payoutId}",
+    "/public/payin",
+    "/public/payin/{payinId}/process/card",
+    "/public/payin/{payinId}/process/saved-card",
+    "/public/payin/{payinId}/process/direct-link",
+    "/public/payin/{payinId}",
+    "/public/payin/{payinId}/refund",
     "/oauth/token",
     "/realms/{realm}/protocol/openid-connect/token",
     "/health",
@@ -70,6 +76,18 @@ pub fn mock_router(body_limit_bytes: usize) -> Router {
             "/public/payout/{payoutId}/process/direct-link",
             post(payout_direct_link),
         )
+        .route("/public/payin", post(create_payin))
+        .route("/public/payin/{payinId}", get(get_payin))
+        .route("/public/payin/{payinId}/process/card", post(payin_card))
+        .route(
+            "/public/payin/{payinId}/process/saved-card",
+            post(payin_saved_card),
+        )
+        .route(
+            "/public/payin/{payinId}/process/direct-link",
+            post(payin_direct_link),
+        )
+        .route("/public/payin/{payinId}/refund", post(refund))
         .route("/oauth/token", post(token))
         .route("/realms/{realm}/protocol/openid-connect/token", post(token))
         .route(
@@ -259,6 +277,96 @@ async fn get_payout(_: MockAuth, PathId(id): PathId) -> Result<Reply, ApiError> 
     Ok(example(&examples::payout(), id))
 }
 
+async fn create_payin(_: MockAuth, State(m): State<Mock>, req: Request) -> Result<Reply, ApiError> {
+    let headers = req.headers().clone();
+    let body = reply::read_json(req, m.body_limit).await?;
+    let parsed = crate::wire::create_transaction(
+        &body,
+        "amount",
+        &m.currencies,
+        today(),
+        (true, true),
+        &|_| true,
+    );
+    with_idempotency(&headers, parsed)?;
+    Ok(example(&examples::create_payin(), EXAMPLE_ID))
+}
+
+/// The mock never keeps card data: fingerprints are not computed, so any hash will do.
+fn no_hash(_: &str) -> String {
+    String::new()
+}
+
+fn fields_or<T>(value: Option<T>, errs: FieldErrors) -> Result<T, ApiError> {
+    match value {
+        Some(v) if errs.is_empty() => Ok(v),
+        _ => Err(ApiError::Validation(errs)),
+    }
+}
+
+async fn payin_card(
+    _: MockAuth,
+    State(m): State<Mock>,
+    PathId(id): PathId,
+    req: Request,
+) -> Result<Reply, ApiError> {
+    let headers = req.headers().clone();
+    let body = reply::read_json(req, m.body_limit).await?;
+    let id = path_id(&id)?;
+    let (input, errs) = crate::wire::payin::process_card(&body, today(), &no_hash)?;
+    with_idempotency(&headers, fields_or(input, errs))?;
+    Ok(example(&examples::payin_processed(), id))
+}
+
+async fn payin_saved_card(
+    _: MockAuth,
+    State(m): State<Mock>,
+    PathId(id): PathId,
+    req: Request,
+) -> Result<Reply, ApiError> {
+    let headers = req.headers().clone();
+    let body = reply::read_json(req, m.body_limit).await?;
+    let id = path_id(&id)?;
+    let (input, raw_card_id, mut errs) = crate::wire::payin::process_saved_card(&body, &no_hash)?;
+    if raw_card_id.is_some() && input.as_ref().is_some_and(|i| i.card_id.is_none()) {
+        errs.add("savedCardData.cardId", "unknown card");
+    }
+    with_idempotency(&headers, fields_or(input, errs))?;
+    Ok(example(&examples::payin_processed(), id))
+}
+
+async fn payin_direct_link(
+    _: MockAuth,
+    State(m): State<Mock>,
+    PathId(id): PathId,
+    req: Request,
+) -> Result<Reply, ApiError> {
+    let headers = req.headers().clone();
+    let body = reply::read_json(req, m.body_limit).await?;
+    let id = path_id(&id)?;
+    with_idempotency(&headers, crate::wire::payin::payin_direct_link(&body))?;
+    Ok(example(&examples::payin_direct_link(), id))
+}
+
+async fn get_payin(_: MockAuth, PathId(id): PathId) -> Result<Reply, ApiError> {
+    let id = path_id(&id)?;
+    Ok(example(&examples::payin(), id))
+}
+
+async fn refund(
+    _: MockAuth,
+    State(m): State<Mock>,
+    PathId(id): PathId,
+    req: Request,
+) -> Result<Reply, ApiError> {
+    let headers = req.headers().clone();
+    let body = reply::read_json(req, m.body_limit).await?;
+    let id = path_id(&id)?;
+    let eur = Currency::parse("EUR").map_err(|_| ApiError::internal("EUR"))?;
+    with_idempotency(&headers, crate::wire::payin::refund(&body, eur))?;
+    Ok(example(&examples::refund(), id))
+}
+
 async fn token(State(m): State<Mock>, req: Request) -> Response {
     match crate::routes::oauth::client_credentials(req, m.body_limit).await {
         Ok(_) => crate::routes::oauth::token_response(EXAMPLE_TOKEN.into(), 300),
@@ -289,6 +397,98 @@ mod examples {
           "status": "WAITING_FOR_CONFIRMATION",
           "redirectUrl": "https://pay.example.com/hpp/payout/019cebabac0c784783a8a7235f0e5af5/status?token=hpt1.AZzrq6wMeEeDqKcjXw5a9Q.Pf4Ld8Wn2Qz6Xm1Rc9Vt5By3Hk7Js0Ge4Ua8Oy2Ci",
           "message": "Destination recorded; the payout is waiting for merchant confirmation"
+        })
+    }
+
+    /// §5.1.
+    pub(super) fn create_payin() -> Value {
+        json!({
+          "paymentId": "019cebabac0c784783a8a7235f0e5af5",
+          "status": "CREATED",
+          "iframeUrls": {
+            "card": "https://pay.example.com/hpp/payin/019cebabac0c784783a8a7235f0e5af5/card?token=hpt1.AZzrq7HoeeOkiUHcEt8i9Q.Mc5Tz1Lq8Wx3Vn7Kb2Jh6Gf9Dr4Sp0Ay5Ue1Oi8Nw",
+            "apm": "https://pay.example.com/hpp/payin/019cebabac0c784783a8a7235f0e5af5/apm?token=hpt1.AZzrq7HoeeOkiUHcEt8i9Q.Bv8Rq3Zm6Xt1Kw9Ln4Jc2Hd7Fs5Gy0Pa3Ue6Oi1Tx"
+          }
+        })
+    }
+
+    /// §5.3.
+    pub(super) fn payin_processed() -> Value {
+        json!({"paymentId": "019cebabac0c784783a8a7235f0e5af5", "status": "SUCCESS"})
+    }
+
+    /// §5.4.
+    pub(super) fn payin_direct_link() -> Value {
+        json!({
+          "paymentId": "019cebabac0c784783a8a7235f0e5af5",
+          "status": "PENDING",
+          "redirectUrl": "https://pay.example.com/hpp/payin/019cebabac0c784783a8a7235f0e5af5/status?token=hpt1.AZzrq7HoeeOkiUHcEt8i9Q.Xc3Vb8Nm1Lk6Jh9Gf2Ds5Az0Qw4Er7Ty1Ui3Op8As"
+        })
+    }
+
+    /// §5.6.
+    pub(super) fn refund() -> Value {
+        json!({
+          "paymentId": "019cebabac0c784783a8a7235f0e5af5",
+          "refundId": "019cebabcf3470008c624f18750cac1c",
+          "status": "PARTIALLY_REFUNDED",
+          "amount": 20,
+          "refundedAmount": 20,
+          "currency": "EUR"
+        })
+    }
+
+    /// §5.5.
+    pub(super) fn payin() -> Value {
+        json!({
+          "id": "019cebabac0c784783a8a7235f0e5af5",
+          "amount": 51,
+          "merchantId": "019c512cc0e47c9db53aa8c8ae7c2a6e",
+          "customerId": "019c512cc4cc786a9c3a986a6a817dda",
+          "orderId": "dep-2026-000944",
+          "currency": "EUR",
+          "status": "SUCCESS",
+          "initialAmount": 150,
+          "initialCurrency": "GEL",
+          "routerId": "019c512cd46c74cb8f169cb78a3f6bf2",
+          "routingReason": "rule #2 \"Default\" -> sim-main",
+          "cardId": "019c512ce0247132a189a8fbacaf634e",
+          "cardMask": "411111******1111",
+          "cardBrand": "VISA",
+          "cardHash": "6030081ea356a09d7ba2776c637962e84591aaf40cd40fce0678bf49ed8c4798",
+          "predictedPspId": "019c512cc8b4773eaad08a266cc2f9d5",
+          "processorPspId": "019c512cc8b4773eaad08a266cc2f9d5",
+          "pspTransactionId": "sim_2b9d0c5e8f6a4b1d7f3a9c2e",
+          "previousTransactionCount": 3,
+          "statusReason": null,
+          "metadata": {
+            "ipAddress": "91.64.23.117",
+            "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+            "paymentMethod": "CARD",
+            "cashierSessionId": null
+          },
+          "transactionType": "CARD",
+          "kycVerified": false,
+          "customer": {
+            "externalUserId": "u-58213",
+            "firstName": "Anna",
+            "lastName": "Keller",
+            "email": "anna.keller@example.de",
+            "phoneNumber": "+49 30 901820",
+            "dateOfBirth": "1988-04-17",
+            "billing": {"address": "Torstraße 112", "city": "Berlin", "state": "BE", "countryCode": "DE", "postalCode": "10119"},
+            "kyc": null
+          },
+          "returnUrls": {"success": "IFRAME_POST_MESSAGE", "failure": "IFRAME_POST_MESSAGE"},
+          "createdAt": "2026-03-14T09:27:02.412Z",
+          "updatedAt": "2026-03-14T09:27:40.118Z",
+          "statusHistory": [
+            {"status": "CREATED", "at": "2026-03-14T09:27:02.412Z", "reason": null},
+            {"status": "PENDING", "at": "2026-03-14T09:27:39.870Z", "reason": "Submitted to PSP"},
+            {"status": "SUCCESS", "at": "2026-03-14T09:27:40.118Z", "reason": null}
+          ],
+          "refundedAmount": 0,
+          "refunds": []
         })
     }
 

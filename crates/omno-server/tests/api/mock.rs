@@ -333,6 +333,12 @@ async fn health_openapi_and_unknown_routes() {
         vec![
             "/health",
             "/oauth/token",
+            "/public/payin",
+            "/public/payin/{payinId}",
+            "/public/payin/{payinId}/process/card",
+            "/public/payin/{payinId}/process/direct-link",
+            "/public/payin/{payinId}/process/saved-card",
+            "/public/payin/{payinId}/refund",
             "/public/payout",
             "/public/payout/{payoutId}",
             "/public/payout/{payoutId}/confirm",
@@ -358,4 +364,95 @@ async fn health_openapi_and_unknown_routes() {
         assert!(r.headers().contains_key("x-request-id"));
         assert_eq!(r.status(), status);
     }
+}
+
+#[tokio::test]
+async fn payin_endpoints_validate_like_the_server_and_answer_examples() {
+    let mock = Mock::spawn().await;
+    let r = mock
+        .post("/public/payin", &payin_body("m-in-1", 49.99, "EUR"))
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "CREATED");
+    assert!(
+        v["iframeUrls"]["card"]
+            .as_str()
+            .unwrap()
+            .contains("/hpp/payin/")
+    );
+    let mut bad = payin_body("m-in-2", 1.0, "EUR");
+    bad["amount"] = json!(0);
+    let e = assert_error(
+        mock.post("/public/payin", &bad).await,
+        400,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    assert_eq!(fields(&e), ["amount"]);
+
+    let card = format!("/public/payin/{ID}/process/card");
+    let r = mock
+        .post(
+            &card,
+            &json!({"browser": browser(), "cardData": card_data("4111111111111111"), "saveCard": false}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v, json!({"paymentId": ID, "status": "SUCCESS"}));
+    let e = assert_error(
+        mock.post(&card, &json!({"browser": {}, "cardData": {"cardNumber": "4111111111111112"}, "saveCard": true}))
+            .await,
+        400,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    assert_eq!(
+        fields(&e),
+        [
+            "cardData.cardNumber",
+            "cardData.cardholderName",
+            "cardData.cvv",
+            "cardData.expirationMonth",
+            "cardData.expirationYear"
+        ]
+    );
+    let r = mock
+        .post(
+            &format!("/public/payin/{ID}/process/direct-link"),
+            &json!({"browser": browser(), "additionalData": {"method": "CRYPTO"}}),
+        )
+        .await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "PENDING");
+    assert!(
+        v["redirectUrl"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("/hpp/payin/{ID}/status"))
+    );
+    let r = mock
+        .post(
+            &format!("/public/payin/{ID}/process/saved-card"),
+            &json!({"browser": {}, "savedCardData": {"cardId": ID, "cvv": "737"}}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = mock
+        .req(Method::GET, &format!("/public/payin/{ID}"))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["id"], ID);
+    assert_eq!(v["refunds"], json!([]));
+    let r = mock
+        .req(Method::POST, &format!("/public/payin/{ID}/refund"))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["paymentId"], ID);
+    assert_eq!(v["status"], "PARTIALLY_REFUNDED");
 }
