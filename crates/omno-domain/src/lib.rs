@@ -20,6 +20,7 @@
 #![deny(clippy::wildcard_enum_match_arm)]
 
 pub mod card;
+pub mod cashier;
 pub mod country;
 pub mod customer;
 pub mod errors;

@@ -93,6 +93,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(routes::payout::router())
         .merge(routes::payin::router())
+        .merge(routes::cashier::router())
         .merge(routes::oauth::router())
         .merge(routes::ops::router())
         .merge(routes::admin::router())

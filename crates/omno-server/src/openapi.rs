@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 #[openapi(
     info(title = "OMNO API", version = "2.0.0", description = "OMNO API 2.0.0 served by omno."),
     modifiers(&Security),
-    tags((name = "Payout", description = "Payout API"), (name = "PayIn", description = "PayIn API"), (name = "Auth", description = "OAuth2 token endpoint"), (name = "Operations", description = "Health and readiness"), (name = "Admin", description = "Admin API (extension)"))
+    tags((name = "Payout", description = "Payout API"), (name = "PayIn", description = "PayIn API"), (name = "Cashier", description = "Cashier API"), (name = "Auth", description = "OAuth2 token endpoint"), (name = "Operations", description = "Health and readiness"), (name = "Admin", description = "Admin API (extension)"))
 )]
 pub struct ApiDoc;
 
@@ -222,4 +222,34 @@ pub struct PayinDirectLinkRequest {
 pub struct RefundRequest {
     /// Default: the whole refundable remainder.
     amount: Option<f64>,
+}
+
+/// `POST /public/cashier/session` body (§6.1).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[expect(dead_code, reason = "schema only")]
+#[schema(example = json!({"customer": {"externalUserId": "u-58213", "firstName": "Anna", "lastName": "Keller", "email": "anna.keller@example.de", "phoneNumber": "+49 30 901820", "dateOfBirth": "1988-04-17", "billing": {"address": "Torstraße 112", "city": "Berlin", "state": "BE", "countryCode": "DE", "postalCode": "10119"}}, "returnUrls": {"success": "IFRAME_POST_MESSAGE", "failure": "IFRAME_POST_MESSAGE"}, "currency": "EUR", "orderId": "cs-2026-0412", "kycVerified": true, "balance": 320.5}))]
+pub struct CreateCashierSessionRequest {
+    customer: CustomerRequest,
+    return_urls: ReturnUrlsRequest,
+    currency: String,
+    /// Fixed deposit amount; absent = the customer types it.
+    amount: Option<f64>,
+    /// At most 240 characters.
+    order_id: Option<String>,
+    kyc_verified: Option<bool>,
+    previous_transaction_count: Option<i64>,
+    webhook: Option<WebhookRequest>,
+    /// Withdrawable balance, >= 0.
+    balance: Option<f64>,
+    router_id: Option<String>,
+}
+
+/// `PUT /public/cashier/session/{sessionId}/balance` body (§6.2); optional.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[expect(dead_code, reason = "schema only")]
+pub struct CashierBalanceRequest {
+    /// New withdrawable balance, >= 0; absent = only signal a change.
+    balance: Option<f64>,
 }

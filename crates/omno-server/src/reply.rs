@@ -180,11 +180,16 @@ impl Reply {
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
+        let no_content = self.status == StatusCode::NO_CONTENT;
         let mut res = (self.status, self.body).into_response();
-        res.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        if no_content {
+            res.headers_mut().remove(header::CONTENT_TYPE);
+        } else {
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
         if self.replayed {
             res.headers_mut()
                 .insert("idempotent-replayed", HeaderValue::from_static("true"));

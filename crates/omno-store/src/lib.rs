@@ -18,6 +18,7 @@
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 
+use omno_domain::cashier::{CashierKind, CashierSession};
 use omno_domain::ids::{
     ApiKeyId, CardId, ClientId, CustomerId, DeliveryId, EndpointId, EventId, MerchantId, PayinId,
     PayoutId, RouterId,
@@ -481,6 +482,71 @@ pub struct PayinWrite<'a> {
     pub release_lease_of: Option<&'a str>,
 }
 
+/// A transaction created by the cashier (§11.2), with the session change it implies.
+#[derive(Debug, Clone)]
+pub enum CashierTx<'a> {
+    /// A deposit: the payin.
+    Deposit(&'a Payin),
+    /// A withdrawal: the payout and the amount taken from the balance (minor units).
+    Withdraw(&'a Payout, i64),
+}
+
+/// Everything a cashier transaction commits together: the session's number (and, for a
+/// withdrawal, its balance) and the new transaction with its event.
+#[derive(Debug, Clone)]
+pub struct CashierWrite<'a> {
+    /// The session.
+    pub session_id: &'a str,
+    /// The session's last number of this kind when the flow read it (compare-and-set).
+    pub expected_seq: i64,
+    /// The number used for this transaction's `orderId`.
+    pub seq: i64,
+    /// The transaction.
+    pub tx: CashierTx<'a>,
+    /// `orderId` bookkeeping of the transaction.
+    pub meta: CreateMeta,
+    /// Outbox events.
+    pub events: Vec<NewEvent>,
+    /// Now (the session must not have expired).
+    pub now: OffsetDateTime,
+}
+
+impl CashierWrite<'_> {
+    /// The kind of transaction.
+    pub fn kind(&self) -> CashierKind {
+        match self.tx {
+            CashierTx::Deposit(_) => CashierKind::Deposit,
+            CashierTx::Withdraw(..) => CashierKind::Withdraw,
+        }
+    }
+}
+
+/// Outcome of [`Store::cashier_transaction`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CashierOutcome {
+    /// Committed.
+    Created,
+    /// The session does not exist or has expired.
+    SessionGone,
+    /// The session's number moved, or the `orderId` is taken: read again and retry.
+    Conflict,
+    /// The withdrawal exceeds the balance now.
+    InsufficientBalance,
+}
+
+/// Outcome of [`Store::set_cashier_balance`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BalanceOutcome {
+    /// Committed.
+    Updated,
+    /// Unknown session (or another merchant's).
+    NotFound,
+    /// The session has expired.
+    Expired,
+    /// Another request committed the same `Idempotency-Key` first.
+    IdemTaken,
+}
+
 /// The storage boundary. One implementation per database; one contract suite for all.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -760,6 +826,31 @@ pub trait Store: Send + Sync + 'static {
         after: Option<(OffsetDateTime, PayinId)>,
         limit: i64,
     ) -> StoreResult<Vec<Payin>>;
+
+    // --- cashier (issue 7) ---
+    /// Stores a new cashier session (with the request's `Idempotency-Key` record, if any).
+    async fn create_cashier_session(
+        &self,
+        session: &CashierSession,
+        idem: Option<IdemWrite>,
+    ) -> StoreResult<CreateOutcome>;
+    /// Reads a session; with `merchant`, only if it belongs to that merchant.
+    async fn get_cashier_session(
+        &self,
+        merchant: Option<MerchantId>,
+        id: &str,
+    ) -> StoreResult<Option<CashierSession>>;
+    /// Sets (or, with `None`, only signals) the balance: `balance_version` + 1.
+    async fn set_cashier_balance(
+        &self,
+        merchant: MerchantId,
+        id: &str,
+        balance: Option<i64>,
+        now: OffsetDateTime,
+        idem: Option<IdemWrite>,
+    ) -> StoreResult<BalanceOutcome>;
+    /// Creates a cashier deposit or withdrawal in one transaction with the session change.
+    async fn cashier_transaction(&self, w: CashierWrite<'_>) -> StoreResult<CashierOutcome>;
 
     // --- metrics (issue 10) ---
     /// How many payouts wait for status sync (dispatch `SYNCING`): the `omno_sync_pending` gauge.

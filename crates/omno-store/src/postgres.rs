@@ -43,6 +43,7 @@ use crate::{
     Store, StoreError, StoreResult, StoredResponse, from_ms, to_ms,
 };
 
+mod cashier;
 mod payin;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -166,6 +167,23 @@ fn retryable(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .and_then(|d| d.code())
         .is_some_and(|c| c == "40001" || c == "40P01")
+}
+
+/// Inserts a payout unless its (merchant, orderId) is taken; returns the rows inserted (0 or 1).
+async fn insert_payout(c: &mut PgConnection, p: &Payout, meta: &CreateMeta) -> StoreResult<u64> {
+    let sql = format!(
+        "insert into payout ({PAYOUT_COLUMNS}, request_fingerprint, create_response) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+         $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, \
+         $33, $34, $35, $36) on conflict (merchant_id, order_id) do nothing"
+    );
+    let q = sqlx::query(&sql).bind(p.id.hex());
+    let q = PayoutBinds::of(p).bind_with_version(q, p.version);
+    Ok(q.bind(&meta.order_fingerprint)
+        .bind(&meta.response)
+        .execute(&mut *c)
+        .await?
+        .rows_affected())
 }
 
 /// Takes a transaction-scoped advisory lock on `key` in namespace `ns`.
@@ -1043,18 +1061,7 @@ impl Store for PgStore {
                         },
                     ));
                 }
-                let sql = format!(
-                    "insert into payout ({PAYOUT_COLUMNS}, request_fingerprint, create_response) \
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                     $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, \
-                     $33, $34, $35, $36)"
-                );
-                let q = sqlx::query(&sql).bind(p.id.hex());
-                let q = PayoutBinds::of(p).bind_with_version(q, p.version);
-                q.bind(&meta.order_fingerprint)
-                    .bind(&meta.response)
-                    .execute(&mut *c)
-                    .await?;
+                insert_payout(c, p, meta).await?;
                 insert_events(c, events).await?;
                 if let Some(idem) = &meta.idem {
                     idem_insert(c, idem).await?;
@@ -1841,6 +1848,41 @@ impl Store for PgStore {
         limit: i64,
     ) -> StoreResult<Vec<omno_domain::payin::Payin>> {
         self.payin_search(filter, after, limit).await
+    }
+
+    // --- cashier (issue 7), in postgres/cashier.rs ---
+    async fn create_cashier_session(
+        &self,
+        session: &omno_domain::cashier::CashierSession,
+        idem: Option<IdemWrite>,
+    ) -> StoreResult<CreateOutcome> {
+        self.cashier_create(session, idem).await
+    }
+
+    async fn get_cashier_session(
+        &self,
+        merchant: Option<MerchantId>,
+        id: &str,
+    ) -> StoreResult<Option<omno_domain::cashier::CashierSession>> {
+        self.cashier_get(merchant, id).await
+    }
+
+    async fn set_cashier_balance(
+        &self,
+        merchant: MerchantId,
+        id: &str,
+        balance: Option<i64>,
+        now: OffsetDateTime,
+        idem: Option<IdemWrite>,
+    ) -> StoreResult<crate::BalanceOutcome> {
+        self.cashier_balance(merchant, id, balance, now, idem).await
+    }
+
+    async fn cashier_transaction(
+        &self,
+        w: crate::CashierWrite<'_>,
+    ) -> StoreResult<crate::CashierOutcome> {
+        self.cashier_tx(w).await
     }
 
     async fn syncing_payouts(&self) -> StoreResult<i64> {

@@ -38,6 +38,7 @@ use crate::{
     Store, StoreError, StoreResult, StoredResponse, from_ms, to_ms,
 };
 
+mod cashier;
 mod payin;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -434,6 +435,27 @@ fn payout_from_row(r: &SqliteRow) -> StoreResult<Payout> {
         fx_detail: r.try_get("fx_detail")?,
         version: r.try_get("version")?,
     })
+}
+
+/// Inserts a payout unless its (merchant, orderId) is taken; returns the rows inserted (0 or 1).
+async fn insert_payout(
+    c: &mut SqliteConnection,
+    p: &Payout,
+    meta: &CreateMeta,
+) -> StoreResult<u64> {
+    let sql = format!(
+        "insert into payout ({PAYOUT_COLUMNS}, request_fingerprint, create_response) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+         $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, \
+         $33, $34, $35, $36) on conflict (merchant_id, order_id) do nothing"
+    );
+    let q = sqlx::query(&sql).bind(p.id.hex());
+    let q = PayoutBinds::of(p).bind_with_version(q, p.version);
+    Ok(q.bind(&meta.order_fingerprint)
+        .bind(&meta.response)
+        .execute(&mut *c)
+        .await?
+        .rows_affected())
 }
 
 async fn idem_lookup(
@@ -1051,27 +1073,22 @@ impl Store for SqliteStore {
         self.write(move |c| {
             Box::pin(async move {
                 if let Some(idem) = &meta.idem {
-                    match idem_lookup(c, &idem.scope, &idem.key, &idem.fingerprint, to_ms(meta.idem_not_before)).await? {
+                    match idem_lookup(
+                        c,
+                        &idem.scope,
+                        &idem.key,
+                        &idem.fingerprint,
+                        to_ms(meta.idem_not_before),
+                    )
+                    .await?
+                    {
                         IdemCheck::Fresh => {}
                         IdemCheck::Replay(r) => return Ok((true, CreateOutcome::IdemReplay(r))),
                         IdemCheck::Mismatch => return Ok((true, CreateOutcome::IdemMismatch)),
                     }
                 }
                 // Insert first; only a conflict (a repeated orderId) needs the extra read.
-                let sql = format!(
-                    "insert into payout ({PAYOUT_COLUMNS}, request_fingerprint, create_response) \
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                     $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, \
-                     $33, $34, $35, $36) on conflict (merchant_id, order_id) do nothing"
-                );
-                let q = sqlx::query(&sql).bind(p.id.hex());
-                let q = PayoutBinds::of(&p).bind_with_version(q, p.version);
-                let inserted = q
-                    .bind(&meta.order_fingerprint)
-                    .bind(&meta.response)
-                    .execute(&mut *c)
-                    .await?
-                    .rows_affected();
+                let inserted = insert_payout(c, &p, &meta).await?;
                 if inserted == 0 {
                     let row = sqlx::query(
                         "select request_fingerprint, create_response from payout \
@@ -1945,6 +1962,41 @@ impl Store for SqliteStore {
         limit: i64,
     ) -> StoreResult<Vec<omno_domain::payin::Payin>> {
         self.payin_search(filter, after, limit).await
+    }
+
+    // --- cashier (issue 7), in sqlite/cashier.rs ---
+    async fn create_cashier_session(
+        &self,
+        session: &omno_domain::cashier::CashierSession,
+        idem: Option<IdemWrite>,
+    ) -> StoreResult<CreateOutcome> {
+        self.cashier_create(session, idem).await
+    }
+
+    async fn get_cashier_session(
+        &self,
+        merchant: Option<MerchantId>,
+        id: &str,
+    ) -> StoreResult<Option<omno_domain::cashier::CashierSession>> {
+        self.cashier_get(merchant, id).await
+    }
+
+    async fn set_cashier_balance(
+        &self,
+        merchant: MerchantId,
+        id: &str,
+        balance: Option<i64>,
+        now: OffsetDateTime,
+        idem: Option<IdemWrite>,
+    ) -> StoreResult<crate::BalanceOutcome> {
+        self.cashier_balance(merchant, id, balance, now, idem).await
+    }
+
+    async fn cashier_transaction(
+        &self,
+        w: crate::CashierWrite<'_>,
+    ) -> StoreResult<crate::CashierOutcome> {
+        self.cashier_tx(w).await
     }
 
     // --- metrics (issue 10) ---

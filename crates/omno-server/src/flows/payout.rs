@@ -190,9 +190,50 @@ pub async fn create(
             now,
         )
         .await?;
-    let id = PayoutId(Uuid::now_v7());
+    let p = new_payout(state, &cfg, merchant, customer_id, input, None, now)?;
+    let id = p.id;
+    let response = to_json(&CreatePayoutResponse {
+        payout_id: id.hex(),
+        status: p.status.as_str().to_string(),
+        iframe_urls: IframeUrls {
+            card: page_url(state, id, "card", now),
+            apm: page_url(state, id, "apm", now),
+        },
+    })?;
+    let meta = CreateMeta {
+        order_fingerprint: order_fp,
+        response: response.clone(),
+        idem: idem_write(state, &scope, idem_key.as_deref(), &idem_fp, &response, now),
+        idem_not_before: idem_not_before(state, now),
+    };
+    let event = status_event(state, &p, now).await?;
+    match state.store.create_payout(&p, &meta, &[event]).await? {
+        CreateOutcome::Created => {
+            crate::telemetry::transaction("PAYOUT", p.status.as_str());
+            state.committed(p.dispatch == Dispatch::Queued, true);
+            Ok(Reply::ok(response))
+        }
+        CreateOutcome::IdemReplay(r) => Ok(Reply::replay(r.status, r.body)),
+        CreateOutcome::IdemMismatch => Err(ApiError::IdempotencyKeyReused),
+        CreateOutcome::OrderReplay(body) => Ok(Reply::replay(200, body)),
+        CreateOutcome::DuplicateOrderId => Err(ApiError::DuplicateOrderId),
+    }
+}
+
+/// A new payout, routed (§4.1): `WAITING_FOR_CONFIRMATION`, `PENDING` (queued) or `FAILED`
+/// (`NO_PROVIDER_AVAILABLE`), with its history.
+pub fn new_payout(
+    state: &AppState,
+    cfg: &crate::config_cache::MerchantConfig,
+    merchant: &MerchantRecord,
+    customer_id: omno_domain::ids::CustomerId,
+    input: wire::CreatePayoutInput,
+    cashier_session_id: Option<String>,
+    now: OffsetDateTime,
+) -> Result<Payout, ApiError> {
+    let s = &state.settings;
     let mut p = Payout {
-        id,
+        id: PayoutId(Uuid::now_v7()),
         merchant_id: merchant.id,
         customer_id,
         order_id: input.order_id,
@@ -211,7 +252,10 @@ pub async fn create(
         processor_psp_id: None,
         psp_transaction_id: None,
         destination: None,
-        metadata: Metadata::default(),
+        metadata: Metadata {
+            cashier_session_id,
+            ..Metadata::default()
+        },
         confirmed_at: None,
         confirmation_deadline: None,
         dispatch: Dispatch::Idle,
@@ -234,7 +278,7 @@ pub async fn create(
         .as_deref()
         .and_then(RouterId::parse)
         .or(merchant.default_router_id);
-    let routed = super::routing::route(state, &cfg, router_id, &route_request(&p, None), now);
+    let routed = super::routing::route(state, cfg, router_id, &route_request(&p, None), now);
     let decision = &routed.decision;
     p.routing_reason = Some(decision.reason.clone());
     p.router_id = decision.router_id;
@@ -282,32 +326,7 @@ pub async fn create(
             }
         }
     }
-    let response = to_json(&CreatePayoutResponse {
-        payout_id: id.hex(),
-        status: p.status.as_str().to_string(),
-        iframe_urls: IframeUrls {
-            card: page_url(state, id, "card", now),
-            apm: page_url(state, id, "apm", now),
-        },
-    })?;
-    let meta = CreateMeta {
-        order_fingerprint: order_fp,
-        response: response.clone(),
-        idem: idem_write(state, &scope, idem_key.as_deref(), &idem_fp, &response, now),
-        idem_not_before: idem_not_before(state, now),
-    };
-    let event = status_event(state, &p, now).await?;
-    match state.store.create_payout(&p, &meta, &[event]).await? {
-        CreateOutcome::Created => {
-            crate::telemetry::transaction("PAYOUT", p.status.as_str());
-            state.committed(p.dispatch == Dispatch::Queued, true);
-            Ok(Reply::ok(response))
-        }
-        CreateOutcome::IdemReplay(r) => Ok(Reply::replay(r.status, r.body)),
-        CreateOutcome::IdemMismatch => Err(ApiError::IdempotencyKeyReused),
-        CreateOutcome::OrderReplay(body) => Ok(Reply::replay(200, body)),
-        CreateOutcome::DuplicateOrderId => Err(ApiError::DuplicateOrderId),
-    }
+    Ok(p)
 }
 
 fn apply(

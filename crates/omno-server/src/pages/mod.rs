@@ -3,8 +3,12 @@
 //!
 //! # Layout
 //! - this file: the router, page rendering, security headers, static assets.
+//! - [`cashier`]: the hosted cashier (deposit and withdraw tabs).
+//! - [`payin`]: the payin pages (card form, APM choice, 3DS challenge) and the status page.
 //! - [`payout`]: the payout destination pages (card, APM) and the status page.
 
+pub mod cashier;
+pub mod payin;
 pub mod payout;
 
 use askama::Template;
@@ -20,16 +24,22 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/hpp/assets/{file}", axum::routing::get(asset))
+        .merge(cashier::router())
+        .merge(payin::router())
         .merge(payout::router())
 }
 
 const CSS: &str = include_str!("../../assets/omno.css");
 const STATUS_JS: &str = include_str!("../../assets/status.js");
+const CASHIER_CSS: &str = include_str!("../../assets/cashier.css");
+const CASHIER_JS: &str = include_str!("../../assets/cashier.js");
 
 async fn asset(Path(file): Path<String>) -> Response {
     let (ct, body) = match file.as_str() {
         "omno.css" => ("text/css; charset=utf-8", CSS),
         "status.js" => ("text/javascript; charset=utf-8", STATUS_JS),
+        "cashier.css" => ("text/css; charset=utf-8", CASHIER_CSS),
+        "cashier.js" => ("text/javascript; charset=utf-8", CASHIER_JS),
         _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
     };
     let mut r = body.into_response();

@@ -7,6 +7,7 @@
 //! - [`parse`]: the lenient field walker and canonical fingerprints.
 //! - this file: shared request objects (§2), payout requests (§4), the transaction object (§7).
 
+pub mod cashier;
 pub mod parse;
 pub mod payin;
 

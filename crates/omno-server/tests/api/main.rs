@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod cashier;
 mod hardening;
 mod hosted;
 mod hosted_payin;

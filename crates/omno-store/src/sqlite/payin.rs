@@ -33,6 +33,39 @@ fn card_from_row(r: &SqliteRow) -> StoreResult<SavedCardRecord> {
     })
 }
 
+/// Inserts a payin unless its (merchant, orderId) is taken; returns the rows inserted (0 or 1).
+pub(super) async fn insert_payin(
+    c: &mut SqliteConnection,
+    p: &Payin,
+    meta: &CreateMeta,
+) -> StoreResult<u64> {
+    Ok(sqlx::query(
+        "insert into payin (payin_id, merchant_id, customer_id, order_id, status, \
+         amount, currency, processor_psp_id, next_action_at, request_fingerprint, \
+         create_response, doc, version, created_at, updated_at) values ($1, $2, $3, \
+         $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         on conflict (merchant_id, order_id) do nothing",
+    )
+    .bind(p.id.hex())
+    .bind(p.merchant_id.hex())
+    .bind(p.customer_id.hex())
+    .bind(&p.order_id)
+    .bind(p.status.as_str())
+    .bind(p.amount.amount.0)
+    .bind(p.amount.currency.code())
+    .bind(p.processor_psp_id.map(|i| i.hex()))
+    .bind(p.next_action_at.map(to_ms))
+    .bind(&meta.order_fingerprint)
+    .bind(&meta.response)
+    .bind(json(p))
+    .bind(p.version)
+    .bind(to_ms(p.created_at))
+    .bind(to_ms(p.updated_at))
+    .execute(&mut *c)
+    .await?
+    .rows_affected())
+}
+
 /// Inserts the card or finds the existing one of (merchant, customer, hash); `false` when the
 /// existing card has another id than the one the caller put on the payin.
 async fn upsert_card(c: &mut SqliteConnection, card: &SavedCardRecord) -> StoreResult<bool> {
@@ -91,31 +124,7 @@ impl SqliteStore {
                         IdemCheck::Mismatch => return Ok((true, CreateOutcome::IdemMismatch)),
                     }
                 }
-                let inserted = sqlx::query(
-                    "insert into payin (payin_id, merchant_id, customer_id, order_id, status, \
-                     amount, currency, processor_psp_id, next_action_at, request_fingerprint, \
-                     create_response, doc, version, created_at, updated_at) values ($1, $2, $3, \
-                     $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-                     on conflict (merchant_id, order_id) do nothing",
-                )
-                .bind(p.id.hex())
-                .bind(p.merchant_id.hex())
-                .bind(p.customer_id.hex())
-                .bind(&p.order_id)
-                .bind(p.status.as_str())
-                .bind(p.amount.amount.0)
-                .bind(p.amount.currency.code())
-                .bind(p.processor_psp_id.map(|i| i.hex()))
-                .bind(p.next_action_at.map(to_ms))
-                .bind(&meta.order_fingerprint)
-                .bind(&meta.response)
-                .bind(json(&p))
-                .bind(p.version)
-                .bind(to_ms(p.created_at))
-                .bind(to_ms(p.updated_at))
-                .execute(&mut *c)
-                .await?
-                .rows_affected();
+                let inserted = insert_payin(c, &p, &meta).await?;
                 if inserted == 0 {
                     let row = sqlx::query(
                         "select request_fingerprint, create_response from payin \
