@@ -164,7 +164,9 @@ pub async fn serve(
     grace: Duration,
 ) -> std::io::Result<()> {
     let signal = shutdown.clone();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    // The peer address reaches hosted pages (customer IP, §7.1 `metadata.ipAddress`).
+    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         signal.cancelled().await;
     });
     let fut = server.into_future();

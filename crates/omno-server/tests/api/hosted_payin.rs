@@ -124,6 +124,8 @@ async fn card_page_pays_and_reports_the_result() {
 
     let p = app.get_payin(&id).await;
     assert_eq!(p["status"], "SUCCESS", "{p}");
+    // The customer IP of a hosted payment is the connection's address.
+    assert_eq!(p["metadata"]["ipAddress"], "127.0.0.1");
     assert_eq!(p["cardMask"], "411111******1111");
     assert_eq!(p["transactionType"], "CARD");
     assert_eq!(p["metadata"]["paymentMethod"], "CARD");
