@@ -94,6 +94,7 @@ contract!(
     payin_round_trip_cas_and_pan_lifecycle,
     saved_cards_are_one_per_customer_and_hash,
     due_payins_are_leased_to_one_worker,
+    cashier_balance_and_numbered_transactions,
 );
 
 #[test]
@@ -905,5 +906,167 @@ async fn due_payins_are_leased_to_one_worker(s: &dyn Store) {
         .await
         .unwrap(),
         [p.id]
+    );
+}
+
+fn session(m: MerchantId, c: CustomerId, balance: i64) -> omno_domain::cashier::CashierSession {
+    let p = payout(m, c, "unused");
+    omno_domain::cashier::CashierSession {
+        id: Uuid::new_v4().hyphenated().to_string(),
+        merchant_id: m,
+        customer_id: c,
+        customer: p.customer,
+        return_urls: omno_domain::payout::ReturnUrls {
+            success: "IFRAME_POST_MESSAGE".into(),
+            failure: "IFRAME_POST_MESSAGE".into(),
+        },
+        currency: Currency::parse("EUR").unwrap(),
+        amount: None,
+        order_base: "cs".into(),
+        kyc_verified: false,
+        previous_transaction_count: 0,
+        webhook_url: None,
+        router_id: None,
+        balance,
+        balance_version: 1,
+        deposit_seq: 0,
+        withdraw_seq: 0,
+        created_at: t0(),
+        expires_at: t0() + Duration::minutes(30),
+    }
+}
+
+async fn cashier_balance_and_numbered_transactions(s: &dyn Store) {
+    use omno_store::{BalanceOutcome, CashierOutcome, CashierTx, CashierWrite};
+    let m = merchant(s).await;
+    let c = customer(s, m, "u").await;
+    let sess = session(m, c, 1000);
+    assert_eq!(
+        s.create_cashier_session(&sess, None).await.unwrap(),
+        CreateOutcome::Created
+    );
+    let got = s
+        .get_cashier_session(Some(m), &sess.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, sess);
+    assert!(
+        s.get_cashier_session(Some(MerchantId(Uuid::now_v7())), &sess.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Balance calls bump the version; an unknown or expired session is reported.
+    assert_eq!(
+        s.set_cashier_balance(m, &sess.id, Some(700), t0(), None)
+            .await
+            .unwrap(),
+        BalanceOutcome::Updated
+    );
+    assert_eq!(
+        s.set_cashier_balance(m, &sess.id, None, t0(), None)
+            .await
+            .unwrap(),
+        BalanceOutcome::Updated
+    );
+    let got = s
+        .get_cashier_session(None, &sess.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((got.balance, got.balance_version), (700, 3));
+    assert_eq!(
+        s.set_cashier_balance(MerchantId(Uuid::now_v7()), &sess.id, Some(1), t0(), None)
+            .await
+            .unwrap(),
+        BalanceOutcome::NotFound
+    );
+    assert_eq!(
+        s.set_cashier_balance(m, &sess.id, Some(1), sess.expires_at, None)
+            .await
+            .unwrap(),
+        BalanceOutcome::Expired
+    );
+
+    // A withdrawal: payout created, number and balance moved together.
+    let mut w1 = payout(m, c, "cs-W1");
+    w1.amount = Money::new(MinorUnits(600), Currency::parse("EUR").unwrap());
+    let write = |tx, expected, seq| CashierWrite {
+        session_id: &sess.id,
+        expected_seq: expected,
+        seq,
+        tx,
+        meta: meta("cashier", None),
+        events: vec![],
+        now: t0(),
+    };
+    assert_eq!(
+        s.cashier_transaction(write(CashierTx::Withdraw(&w1, 600), 0, 1))
+            .await
+            .unwrap(),
+        CashierOutcome::Created
+    );
+    let got = s
+        .get_cashier_session(None, &sess.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (got.balance, got.balance_version, got.withdraw_seq),
+        (100, 4, 1)
+    );
+    assert!(s.get_payout(Some(m), w1.id).await.unwrap().is_some());
+    // Over the balance, a stale number, a taken orderId: nothing changes.
+    let w2 = payout(m, c, "cs-W2");
+    assert_eq!(
+        s.cashier_transaction(write(CashierTx::Withdraw(&w2, 101), 1, 2))
+            .await
+            .unwrap(),
+        CashierOutcome::InsufficientBalance
+    );
+    assert_eq!(
+        s.cashier_transaction(write(CashierTx::Withdraw(&w2, 50), 0, 1))
+            .await
+            .unwrap(),
+        CashierOutcome::Conflict
+    );
+    let taken = payout(m, c, "cs-W1");
+    assert_eq!(
+        s.cashier_transaction(write(CashierTx::Withdraw(&taken, 50), 1, 2))
+            .await
+            .unwrap(),
+        CashierOutcome::Conflict
+    );
+    assert!(s.get_payout(Some(m), w2.id).await.unwrap().is_none());
+    let got = s
+        .get_cashier_session(None, &sess.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((got.balance, got.withdraw_seq), (100, 1));
+    // A deposit moves only its number.
+    let d1 = payin(&payout(m, c, "cs-D1"));
+    assert_eq!(
+        s.cashier_transaction(write(CashierTx::Deposit(&d1), 0, 1))
+            .await
+            .unwrap(),
+        CashierOutcome::Created
+    );
+    let got = s
+        .get_cashier_session(None, &sess.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (got.balance, got.balance_version, got.deposit_seq),
+        (100, 4, 1)
+    );
+    // Expired: gone.
+    let mut late = write(CashierTx::Deposit(&d1), 1, 2);
+    late.now = sess.expires_at;
+    assert_eq!(
+        s.cashier_transaction(late).await.unwrap(),
+        CashierOutcome::SessionGone
     );
 }
