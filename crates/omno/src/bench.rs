@@ -19,8 +19,9 @@ use serde_json::{Value, json};
 /// Flags of `omno bench`.
 #[derive(Args, Clone)]
 pub(crate) struct BenchArgs {
-    /// Scenarios to run, comma-separated: health, create, confirm, get.
-    #[arg(long, default_value = "health,create,confirm,get")]
+    /// Scenarios to run, comma-separated: health, create, confirm, get, payin (create a payin and
+    /// pay it with a card: two requests per operation).
+    #[arg(long, default_value = "health,create,confirm,get,payin")]
     scenarios: String,
     /// Seconds per scenario.
     #[arg(long, default_value_t = 10)]
@@ -169,6 +170,7 @@ enum Kind {
     Create,
     Confirm,
     Get,
+    Payin,
 }
 
 struct Shared {
@@ -180,8 +182,50 @@ struct Shared {
     run: u64,
 }
 
+/// Creates a payin and pays it with a test card; true when it reached `SUCCESS`.
+async fn payin(s: &Shared, n: u64) -> bool {
+    let mut body = payout_body(&format!("p{}-{n}", s.run), 1000 + n);
+    body["amount"] = body["value"].take();
+    let created = s
+        .client
+        .post(format!("{}/public/payin", s.base))
+        .header("Authorization", &s.auth)
+        .json(&body)
+        .send()
+        .await;
+    let Ok(created) = created else { return false };
+    let Ok(v) = created.json::<Value>().await else {
+        return false;
+    };
+    let Some(id) = v["paymentId"].as_str() else {
+        return false;
+    };
+    let card = json!({
+        "browser": {"userAgent": "omno-bench", "customerIp": "127.0.0.1"},
+        "cardData": {"cardNumber": "4111111111111111", "expirationMonth": "12", "expirationYear": "2039", "cvv": "737", "cardholderName": "Anna Keller"},
+        "saveCard": false
+    });
+    match s
+        .client
+        .post(format!("{}/public/payin/{id}/process/card", s.base))
+        .header("Authorization", &s.auth)
+        .json(&card)
+        .send()
+        .await
+    {
+        Ok(r) => r
+            .json::<Value>()
+            .await
+            .is_ok_and(|v| v["status"] == "SUCCESS"),
+        Err(_) => false,
+    }
+}
+
 async fn one(s: &Shared, kind: Kind) -> bool {
     let n = s.next.fetch_add(1, Ordering::Relaxed);
+    if kind == Kind::Payin {
+        return payin(s, n).await;
+    }
     let req = match kind {
         Kind::Health => s.client.get(format!("{}/health", s.base)),
         Kind::Create => s
@@ -205,6 +249,7 @@ async fn one(s: &Shared, kind: Kind) -> bool {
                 .get(format!("{}/public/payout/{id}", s.base))
                 .header("Authorization", &s.auth)
         }
+        Kind::Payin => return false,
     };
     match req.send().await {
         Ok(r) => {
@@ -401,6 +446,7 @@ pub(crate) async fn run(mut a: BenchArgs) -> ExitCode {
             "create" => Kind::Create,
             "confirm" => Kind::Confirm,
             "get" => Kind::Get,
+            "payin" => Kind::Payin,
             other => {
                 eprintln!("omno bench: unknown scenario {other}");
                 return ExitCode::from(2);

@@ -407,7 +407,7 @@ pub async fn process(
     };
     // 1. Win the CREATED → PENDING marker (one winner among concurrent calls).
     let mut race = 0;
-    let (mut cur, candidates, cfg) = loop {
+    let (mut cur, first, rest, cfg) = loop {
         race += 1;
         if race > MAX_RACES {
             return Err(ApiError::internal("too many concurrent changes"));
@@ -464,8 +464,26 @@ pub async fn process(
                 pan = PanUpdate::Set(state.keys.seal(number.digits().as_bytes()));
             }
         }
-        let candidates = routed.decision.ordered.clone();
-        if candidates.is_empty() {
+        // The first account that can execute it (FX included) is attempt 1; its marker rides on
+        // the CREATED → PENDING change (one commit before the PSP call).
+        let first = routed
+            .decision
+            .ordered
+            .iter()
+            .enumerate()
+            .find_map(|(i, id)| {
+                let acct = account(&cfg.accounts, Some(*id))?;
+                let (amount, conversion) = super::routing::execution_on(
+                    state,
+                    &cfg,
+                    acct,
+                    p.initial,
+                    Direction::Payin,
+                    now,
+                )?;
+                Some((i, acct.clone(), amount, conversion))
+            });
+        let Some((first_index, acct, amount, conversion)) = first else {
             let reason = routed
                 .decision
                 .reason
@@ -491,7 +509,7 @@ pub async fn process(
                 SaveOutcome::VersionConflict => continue,
                 SaveOutcome::IdemTaken => return idem_taken(state, idem).await,
             }
-        }
+        };
         apply(
             &mut next,
             PayinStatus::Pending,
@@ -499,9 +517,7 @@ pub async fn process(
             Some("Submitted to PSP".into()),
             now,
         )?;
-        next.dispatch = Dispatch::Submitted;
-        next.submitted_at = Some(now);
-        next.next_action_at = Some(now + marker_lease(state));
+        mark_attempt(&mut next, state, &acct, amount, conversion.as_ref(), 1, now);
         let opts = SaveOpts {
             announce: true,
             pan: Some(pan),
@@ -510,7 +526,8 @@ pub async fn process(
         match save(state, &p, &next, opts).await? {
             SaveOutcome::Saved => {
                 next.version = p.version + 1;
-                break (next, candidates, cfg);
+                let rest = routed.decision.ordered[first_index + 1..].to_vec();
+                break (next, (acct, amount), rest, cfg);
             }
             SaveOutcome::VersionConflict => continue,
             SaveOutcome::IdemTaken => return Err(ApiError::internal("unexpected idempotency")),
@@ -526,50 +543,41 @@ pub async fn process(
         Instrument::Apm(_) => None,
     };
     let mut tried = 0usize;
-    for account_id in candidates.iter().copied() {
-        let can_start =
-            tried < max_attempts && (tried == 0 || req.started.elapsed() + psp_timeout <= budget);
-        if !can_start {
-            break;
-        }
-        let Some(acct) = account(&cfg.accounts, Some(account_id)).cloned() else {
-            continue;
-        };
-        let now = now(state);
-        let Some((amount, conversion)) =
-            super::routing::execution_on(state, &cfg, &acct, cur.initial, Direction::Payin, now)
-        else {
-            continue;
-        };
+    let mut next_target = Some(first);
+    let mut rest = rest.into_iter();
+    while let Some((acct, amount)) = next_target.take() {
         tried += 1;
         let attempt_no = tried as u32;
-        // The marker names the account before it is called (attempt 1 rode on the PENDING save).
-        let mut marked = cur.clone();
-        marked.amount = amount;
-        marked.fx_detail = conversion.as_ref().map(super::routing::fx_detail);
-        marked.processor_psp_id = Some(acct.id);
-        marked.psp_transaction_id = None;
-        marked.submitted_at = Some(now);
-        marked.dispatch = Dispatch::Submitted;
-        marked.next_action_at = Some(now + marker_lease(state));
-        marked.attempts.push(Attempt {
-            attempt: attempt_no,
-            psp_account_id: acct.id,
-            psp_transaction_id: None,
-            amount,
-            outcome: "IN_FLIGHT".into(),
-            detailed_status: None,
-            started_at: now,
-            finished_at: None,
-            latency_ms: None,
-        });
-        match save(state, &cur, &marked, SaveOpts::default()).await? {
-            SaveOutcome::Saved => marked.version = cur.version + 1,
-            SaveOutcome::VersionConflict | SaveOutcome::IdemTaken => {
-                return Err(ApiError::internal("payin changed during processing"));
+        if attempt_no > 1 {
+            // The marker names the account before it is called.
+            let now = now(state);
+            let mut marked = cur.clone();
+            let conversion = super::routing::execution_on(
+                state,
+                &cfg,
+                &acct,
+                cur.initial,
+                Direction::Payin,
+                now,
+            )
+            .and_then(|(_, c)| c);
+            mark_attempt(
+                &mut marked,
+                state,
+                &acct,
+                amount,
+                conversion.as_ref(),
+                attempt_no,
+                now,
+            );
+            match save(state, &cur, &marked, SaveOpts::default()).await? {
+                SaveOutcome::Saved => marked.version = cur.version + 1,
+                SaveOutcome::VersionConflict | SaveOutcome::IdemTaken => {
+                    return Err(ApiError::internal("payin changed during processing"));
+                }
             }
+            cur = marked;
         }
-        cur = marked;
         let Some(connector) = state.connectors.for_account(&acct) else {
             return Err(ApiError::internal(format!(
                 "no connector {}",
@@ -596,8 +604,6 @@ pub async fn process(
         let now = self::now(state);
         let mut next = cur.clone();
         record_attempt(&mut next, &outcome, now, latency);
-        let last_candidate =
-            tried >= max_attempts || account_id == *candidates.last().unwrap_or(&account_id);
         let soft = match &outcome {
             PayinOutcome::Declined {
                 detailed_status, ..
@@ -605,17 +611,38 @@ pub async fn process(
             | PayinOutcome::Failed {
                 detailed_status, ..
             } => cascades(*detailed_status),
-            _ => false,
+            PayinOutcome::Succeeded { .. }
+            | PayinOutcome::ThreeDsRequired { .. }
+            | PayinOutcome::Accepted { .. }
+            | PayinOutcome::Ambiguous { .. } => false,
         };
-        if soft && !last_candidate {
-            // Stay PENDING; the next attempt's marker commits this one's record.
-            cur = next;
-            continue;
+        // §9.2: a soft decline moves on to the next eligible account, within the attempt limit
+        // and while a whole PSP timeout still fits in the request's time budget.
+        let fits = req.started.elapsed() + psp_timeout <= budget;
+        if soft && tried < max_attempts && fits {
+            let now = self::now(state);
+            next_target = rest.by_ref().find_map(|id| {
+                let a = account(&cfg.accounts, Some(id))?;
+                let (amount, _) = super::routing::execution_on(
+                    state,
+                    &cfg,
+                    a,
+                    cur.initial,
+                    Direction::Payin,
+                    now,
+                )?;
+                Some((a.clone(), amount))
+            });
+            if next_target.is_some() {
+                // Stay PENDING; the next attempt's marker commits this one's record.
+                cur = next;
+                continue;
+            }
         }
         return finish_submission(state, &cur, next, outcome, method, idem, now).await;
     }
-    // Every candidate was skipped (e.g. accounts edited mid-flight) or the budget ran out before
-    // a further attempt: the last outcome stands; with no attempt at all, there is no route.
+    // Unreachable in practice (the loop returns after its last attempt); kept as a safe answer:
+    // the last outcome stands; with no attempt at all, there is no route.
     let now = now(state);
     let mut next = cur.clone();
     if cur.attempts.is_empty() {
@@ -654,6 +681,37 @@ pub async fn process(
         SaveOutcome::IdemTaken => idem_taken(state, idem).await,
         SaveOutcome::VersionConflict => Err(ApiError::internal("payin changed during processing")),
     }
+}
+
+/// Records attempt `n` on `p` as in flight at `acct` (the write-ahead marker of §1.9).
+fn mark_attempt(
+    p: &mut Payin,
+    state: &AppState,
+    acct: &PspAccount,
+    amount: Money,
+    conversion: Option<&omno_domain::fx::Conversion>,
+    n: u32,
+    now: OffsetDateTime,
+) {
+    p.amount = amount;
+    p.fx_detail = conversion.map(super::routing::fx_detail);
+    p.processor_psp_id = Some(acct.id);
+    p.psp_transaction_id = None;
+    p.submitted_at = Some(now);
+    p.dispatch = Dispatch::Submitted;
+    p.next_action_at = Some(now + marker_lease(state));
+    p.updated_at = now;
+    p.attempts.push(Attempt {
+        attempt: n,
+        psp_account_id: acct.id,
+        psp_transaction_id: None,
+        amount,
+        outcome: "IN_FLIGHT".into(),
+        detailed_status: None,
+        started_at: now,
+        finished_at: None,
+        latency_ms: None,
+    });
 }
 
 /// How long a submission marker keeps the payin away from the worker: the PSP timeout plus a
