@@ -6,6 +6,13 @@
   if (!root) { return; }
   var sid = root.getAttribute("data-session-id");
   var allowed = (root.getAttribute("data-allowed-origins") || "").split(" ").filter(Boolean);
+  var exponent = parseInt(root.getAttribute("data-exponent") || "2", 10);
+
+  // An amount of the session currency with every decimal, as the server renders it.
+  function money(n) {
+    var v = Number(n);
+    return isFinite(v) ? v.toFixed(exponent) : String(n);
+  }
 
   function parentOrigin() {
     if (location.ancestorOrigins && location.ancestorOrigins.length > 0) {
@@ -69,9 +76,9 @@
       try { s = JSON.parse(xhr.responseText); } catch (e) { return; }
       if (s.status === "EXPIRED") { location.reload(); return; }
       var balance = document.getElementById("balance");
-      if (balance) { balance.textContent = String(s.balance); }
+      if (balance) { balance.textContent = money(s.balance); }
       var max = document.getElementById("withdraw-max");
-      if (max) { max.textContent = String(s.balance); }
+      if (max) { max.textContent = money(s.balance); }
       // A balance change can enable or disable the withdraw tab: re-render it.
       if (version !== null && version !== s.balanceVersion && root.getAttribute("data-tab") === "withdraw") {
         var form = document.getElementById("withdraw-form");

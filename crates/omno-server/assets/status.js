@@ -95,9 +95,20 @@
     } catch (e) { /* not a URL */ }
   }
 
+  // KYC_REQUIRED_LEVEL_ERRORS data, set by the server for a cashier transaction that failed
+  // only because every candidate account requires a verified customer.
+  var kycLevel = null;
+  try {
+    var k = root.getAttribute("data-kyc-level-errors");
+    if (k) kycLevel = JSON.parse(k);
+  } catch (e) { kycLevel = null; }
+
   function report(s) {
     var type = events[s.status];
     if (!type) return;
+    if (framed && type === "PAYMENT_FAILED" && kycLevel && firstTime(s.id + ":KYC_REQUIRED_LEVEL_ERRORS")) {
+      post({ type: "KYC_REQUIRED_LEVEL_ERRORS", data: kycLevel });
+    }
     if (framed && firstTime(s.id + ":" + type)) {
       post({
         type: type,

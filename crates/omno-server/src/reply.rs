@@ -138,6 +138,13 @@ pub fn idempotency_key(headers: &HeaderMap, errs: &mut FieldErrors) -> Option<St
     }
 }
 
+/// The `Idempotency-Key` header of a request and its field error, if malformed.
+pub fn idem_header(headers: &HeaderMap) -> (Option<String>, FieldErrors) {
+    let mut errs = FieldErrors::new();
+    let key = idempotency_key(headers, &mut errs);
+    (key, errs)
+}
+
 /// A JSON response whose body is already serialized (so it can be stored and replayed).
 #[derive(Debug, Clone)]
 pub struct Reply {

@@ -800,6 +800,26 @@ async fn card_to_save(
     }))
 }
 
+/// For a payin that succeeded with `saveCard`: the card to vault with the change (from the PAN
+/// ciphertext held on the payin), its id set on the payin.
+async fn vault_card(
+    state: &AppState,
+    p: &mut Payin,
+    now: OffsetDateTime,
+) -> Result<Option<SavedCardRecord>, ApiError> {
+    if !p.save_card {
+        return Ok(None);
+    }
+    let Some(pan) = state.store.payin_pan(p.id).await? else {
+        return Ok(None);
+    };
+    let card = card_to_save(state, p, pan, now).await?;
+    if let (Some(c), Some(info)) = (&card, p.card.as_mut()) {
+        info.card_id = Some(c.id);
+    }
+    Ok(card)
+}
+
 /// Commits the outcome of the last attempt of a `process/*` call.
 async fn finish_submission(
     state: &AppState,
@@ -815,14 +835,7 @@ async fn finish_submission(
     match outcome {
         PayinOutcome::Succeeded { .. } => {
             apply(&mut next, PayinStatus::Success, None, None, now)?;
-            if next.save_card
-                && let Some(pan) = state.store.payin_pan(next.id).await?
-            {
-                save_card = card_to_save(state, &next, pan, now).await?;
-                if let (Some(c), Some(info)) = (&save_card, next.card.as_mut()) {
-                    info.card_id = Some(c.id);
-                }
-            }
+            save_card = vault_card(state, &mut next, now).await?;
         }
         PayinOutcome::Declined {
             detailed_status,
@@ -912,6 +925,38 @@ fn idem_triple(
     key.map(|k| (scope(merchant), k, fp))
 }
 
+/// Fingerprints a `process/*` request, answers it from its `Idempotency-Key` if already done,
+/// else processes the payin and answers the outcome.
+#[expect(clippy::too_many_arguments, reason = "one call per process endpoint")]
+async fn run_process(
+    state: &AppState,
+    merchant: &MerchantRecord,
+    id: PayinId,
+    endpoint: &str,
+    canon: &serde_json::Map<String, serde_json::Value>,
+    idem_key: Option<String>,
+    instrument: Instrument,
+    browser: BrowserInfo,
+    started: Instant,
+) -> Result<Reply, ApiError> {
+    let fp = canonical_fingerprint(
+        &format!("POST /public/payin/{}/process/{endpoint}\n", id.hex()),
+        canon,
+    );
+    let key = idem_key.as_deref();
+    if let Some(r) = idem_precheck(state, &scope(merchant), key, &fp, now(state)).await? {
+        return Ok(r);
+    }
+    let req = ProcessRequest {
+        instrument,
+        browser,
+        idem: idem_triple(merchant, idem_key, fp),
+        started,
+    };
+    let (_, body) = process(state, merchant.id, id, req).await?;
+    Ok(Reply::ok(body))
+}
+
 /// `POST /public/payin/{id}/process/card`.
 pub async fn process_card(
     state: &AppState,
@@ -926,34 +971,24 @@ pub async fn process_card(
     let hash = |s: &str| state.keys.card_hash(s);
     let (input, errs) = crate::wire::payin::process_card(body, now(state).date(), &hash)?;
     let input = with_header_errors(errors_or(input, errs), idem_err)?;
-    let fp = canonical_fingerprint(
-        &format!("POST /public/payin/{}/process/card\n", id.hex()),
-        &input.canon,
-    );
-    if let Some(r) = idem_precheck(
-        state,
-        &scope(merchant),
-        idem_key.as_deref(),
-        &fp,
-        now(state),
-    )
-    .await?
-    {
-        return Ok(r);
-    }
-    let req = ProcessRequest {
-        instrument: Instrument::Card {
-            number: input.card.number,
-            expiry: input.card.expiry,
-            card_id: None,
-            save: input.save_card,
-        },
-        browser: input.browser,
-        idem: idem_triple(merchant, idem_key, fp),
-        started,
+    let instrument = Instrument::Card {
+        number: input.card.number,
+        expiry: input.card.expiry,
+        card_id: None,
+        save: input.save_card,
     };
-    let (_, body) = process(state, merchant.id, id, req).await?;
-    Ok(Reply::ok(body))
+    run_process(
+        state,
+        merchant,
+        id,
+        "card",
+        &input.canon,
+        idem_key,
+        instrument,
+        input.browser,
+        started,
+    )
+    .await
 }
 
 fn errors_or<T>(value: Option<T>, errs: FieldErrors) -> Result<T, ApiError> {
@@ -1018,34 +1053,24 @@ pub async fn process_saved_card(
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| CardNumber::parse(&s).ok())
         .ok_or_else(|| ApiError::internal("saved card cannot be decrypted"))?;
-    let fp = canonical_fingerprint(
-        &format!("POST /public/payin/{}/process/saved-card\n", id.hex()),
-        &input.canon,
-    );
-    if let Some(r) = idem_precheck(
-        state,
-        &scope(merchant),
-        idem_key.as_deref(),
-        &fp,
-        now(state),
-    )
-    .await?
-    {
-        return Ok(r);
-    }
-    let req = ProcessRequest {
-        instrument: Instrument::Card {
-            number,
-            expiry,
-            card_id: Some(card.id),
-            save: false,
-        },
-        browser: input.browser,
-        idem: idem_triple(merchant, idem_key, fp),
-        started,
+    let instrument = Instrument::Card {
+        number,
+        expiry,
+        card_id: Some(card.id),
+        save: false,
     };
-    let (_, body) = process(state, merchant.id, id, req).await?;
-    Ok(Reply::ok(body))
+    run_process(
+        state,
+        merchant,
+        id,
+        "saved-card",
+        &input.canon,
+        idem_key,
+        instrument,
+        input.browser,
+        started,
+    )
+    .await
 }
 
 /// `POST /public/payin/{id}/process/direct-link`.
@@ -1060,29 +1085,18 @@ pub async fn process_direct_link(
     let started = Instant::now();
     let id = PayinId::parse(raw_id).ok_or(ApiError::NotFound)?;
     let input = with_header_errors(crate::wire::payin::payin_direct_link(body), idem_err)?;
-    let fp = canonical_fingerprint(
-        &format!("POST /public/payin/{}/process/direct-link\n", id.hex()),
-        &input.canon,
-    );
-    if let Some(r) = idem_precheck(
+    run_process(
         state,
-        &scope(merchant),
-        idem_key.as_deref(),
-        &fp,
-        now(state),
-    )
-    .await?
-    {
-        return Ok(r);
-    }
-    let req = ProcessRequest {
-        instrument: Instrument::Apm(input.method),
-        browser: input.browser,
-        idem: idem_triple(merchant, idem_key, fp),
+        merchant,
+        id,
+        "direct-link",
+        &input.canon,
+        idem_key,
+        Instrument::Apm(input.method),
+        input.browser,
         started,
-    };
-    let (_, body) = process(state, merchant.id, id, req).await?;
-    Ok(Reply::ok(body))
+    )
+    .await
 }
 
 /// The hosted 3DS challenge's outcome (§11.2): `PENDING_3DS` → `SUCCESS` or `FAILED`
@@ -1114,14 +1128,7 @@ pub async fn complete_3ds(state: &AppState, id: PayinId, passed: bool) -> Result
                 Some("3DS challenge passed".into()),
                 now,
             )?;
-            if next.save_card
-                && let Some(pan) = state.store.payin_pan(id).await?
-            {
-                save_card = card_to_save(state, &next, pan, now).await?;
-                if let (Some(c), Some(info)) = (&save_card, next.card.as_mut()) {
-                    info.card_id = Some(c.id);
-                }
-            }
+            save_card = vault_card(state, &mut next, now).await?;
         } else {
             apply(
                 &mut next,

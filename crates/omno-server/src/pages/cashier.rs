@@ -15,7 +15,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use omno_domain::cashier::{CashierKind, CashierSession};
-use omno_domain::money::format_amount;
+use omno_domain::money::{MinorUnits, Money};
 use omno_domain::validate;
 use serde::Deserialize;
 
@@ -92,6 +92,7 @@ fn kyc_field_errors(s: &CashierSession, today: time::Date) -> Vec<KycFieldError>
 struct CashierPage {
     session_id: String,
     currency: String,
+    exponent: u8,
     fixed_amount: Option<String>,
     amount_value: String,
     balance: String,
@@ -106,8 +107,12 @@ struct CashierPage {
     order_base: String,
 }
 
+/// An amount of the session currency for people, with every decimal (`100.00`).
 fn money_text(minor: i64, s: &CashierSession) -> String {
-    format_amount(minor, s.currency.exponent())
+    super::payin::money_text(Money {
+        amount: MinorUnits(minor),
+        currency: s.currency,
+    })
 }
 
 fn error_page(e: CashierError) -> Response {
@@ -168,6 +173,7 @@ async fn show(
     let page = CashierPage {
         session_id: s.id.clone(),
         currency: s.currency.code().to_string(),
+        exponent: s.currency.exponent(),
         fixed_amount: s.amount.map(|a| money_text(a, &s)),
         amount_value: typed.unwrap_or_default(),
         balance: money_text(s.balance, &s),
@@ -299,7 +305,14 @@ async fn submit(
         }
         Ok(Created::Payout(p)) => {
             let now = crate::flows::payout::now(state);
-            let page = if apm { "apm" } else { "card" };
+            // A payout that failed at creation (no PSP account) goes straight to its result.
+            let page = if !p.can_record_destination() {
+                "status"
+            } else if apm {
+                "apm"
+            } else {
+                "card"
+            };
             see_other(&crate::flows::payout::page_url(state, p.id, page, now))
         }
         Err(CashierError::Form(errs)) => {

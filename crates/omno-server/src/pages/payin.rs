@@ -18,10 +18,10 @@ use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use omno_domain::card::{CardExpiry, CardNumber, Cvv};
-use omno_domain::ids::PayinId;
+use omno_domain::ids::{MerchantId, PayinId, RouterId};
 use omno_domain::money::{Money, format_amount};
 use omno_domain::payin::{Payin, PayinStatus};
-use omno_domain::psp::{Direction, PaymentMethod};
+use omno_domain::psp::{DetailedStatus, Direction, PaymentMethod, StatusReason};
 use omno_domain::router::RouteRequest;
 use omno_domain::validate;
 use omno_store::MerchantRecord;
@@ -131,7 +131,7 @@ fn page(l: &Loaded, status: StatusCode, html: String) -> Response {
 }
 
 /// An amount for people: every decimal of the currency (`12.00`, `1051` JPY).
-fn money_text(m: Money) -> String {
+pub(super) fn money_text(m: Money) -> String {
     let exp = usize::from(m.currency.exponent());
     let text = format_amount(m.amount.0, m.currency.exponent());
     if exp == 0 {
@@ -680,6 +680,8 @@ struct StatusPage<'a> {
     frame_origins: String,
     success_url: &'a str,
     failure_url: &'a str,
+    cashier_url: Option<String>,
+    kyc_level_errors: String,
 }
 
 fn status_text(p: &Payin) -> String {
@@ -692,16 +694,111 @@ fn status_text(p: &Payin) -> String {
         PayinStatus::Success | PayinStatus::RefundFailed => "Your payment was successful.".into(),
         PayinStatus::Refunded => "This payment has been refunded.".into(),
         PayinStatus::PartiallyRefunded => "This payment has been partly refunded.".into(),
-        PayinStatus::Declined | PayinStatus::Failed | PayinStatus::Timeout => p
-            .status_reason
-            .as_ref()
-            .map(|r| r.reason.clone())
-            .unwrap_or_else(|| "Your payment could not be completed.".into()),
+        PayinStatus::Declined | PayinStatus::Failed | PayinStatus::Timeout => {
+            match p.status_reason.as_ref() {
+                // The routing reason names the merchant's PSP accounts: not for customers.
+                Some(r) if r.detailed_status == DetailedStatus::NoProviderAvailable => {
+                    NO_PROVIDER_TEXT.into()
+                }
+                Some(r) => r.reason.clone(),
+                None => "Your payment could not be completed.".into(),
+            }
+        }
+    }
+}
+
+/// The status text of a transaction no PSP account could take.
+pub(super) const NO_PROVIDER_TEXT: &str =
+    "This payment method is not available at the moment. Please try another one later.";
+
+/// The status text of a cashier transaction only a verified customer could make (§11.4
+/// `KYC_REQUIRED_LEVEL_ERRORS`).
+pub(super) const KYC_TEXT: &str = "This payment method requires a verified account. Please complete the verification on the merchant's site.";
+
+/// What [`kyc_level_errors`] looks at in a failed transaction.
+pub(super) struct KycCheck<'a> {
+    /// The merchant.
+    pub merchant_id: MerchantId,
+    /// Created by the cashier.
+    pub cashier: bool,
+    /// The transaction is `FAILED`.
+    pub failed: bool,
+    /// Its `statusReason`.
+    pub reason: Option<&'a StatusReason>,
+    /// Its recorded routing (`routing_detail`, §13.7 `routing`).
+    pub routing_detail: Option<&'a str>,
+    /// The router it was routed with.
+    pub router_id: Option<RouterId>,
+    /// The request it was routed with (`kyc_verified` as sent).
+    pub request: RouteRequest,
+}
+
+/// `routing_detail`, as far as the KYC check reads it.
+#[derive(Deserialize)]
+struct RoutingDetail {
+    #[serde(default)]
+    candidates: Vec<CandidateDetail>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CandidateDetail {
+    eligible: bool,
+    drop_reason: Option<String>,
+}
+
+/// The `data` of §11.4 `KYC_REQUIRED_LEVEL_ERRORS` as JSON, or `""`: set for a cashier
+/// transaction that ended `FAILED` `NO_PROVIDER_AVAILABLE` only because every candidate account
+/// requires KYC: the customer is not verified, routing dropped every candidate for KYC (the
+/// router's drop reason `{account} requires KYC`), and routing the same request again for a
+/// verified customer finds an account (KYC is checked before the currency, so an account that
+/// lacks the currency as well does not count).
+pub(super) async fn kyc_level_errors(state: &AppState, t: KycCheck<'_>) -> String {
+    const DATA: &str = r#"[{"level":"KYC_VERIFIED","description":"this payment method requires a verified customer"}]"#;
+    let no_provider = t
+        .reason
+        .is_some_and(|r| r.detailed_status == DetailedStatus::NoProviderAvailable);
+    if !t.cashier || !t.failed || !no_provider || t.request.kyc_verified {
+        return String::new();
+    }
+    let Some(detail) = t
+        .routing_detail
+        .and_then(|d| serde_json::from_str::<RoutingDetail>(d).ok())
+    else {
+        return String::new();
+    };
+    let all_kyc = !detail.candidates.is_empty()
+        && detail.candidates.iter().all(|c| {
+            !c.eligible
+                && c.drop_reason
+                    .as_deref()
+                    .is_some_and(|r| r.ends_with(" requires KYC"))
+        });
+    if !all_kyc {
+        return String::new();
+    }
+    let cfg = match state.config.get(&*state.store, t.merchant_id).await {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            tracing::warn!(error = ?e, "KYC check: merchant configuration unavailable");
+            return String::new();
+        }
+    };
+    let verified = RouteRequest {
+        kyc_verified: true,
+        ..t.request
+    };
+    let routed =
+        crate::flows::routing::route(state, &cfg, t.router_id, &verified, state.clock.now());
+    if routed.chosen.is_some() {
+        DATA.to_string()
+    } else {
+        String::new()
     }
 }
 
 /// A return URL the page may navigate to (§11.4): `http(s)` only, else none.
-fn navigable(url: Option<&str>) -> &str {
+pub(super) fn navigable(url: Option<&str>) -> &str {
     url.filter(|u| u.starts_with("https://") || u.starts_with("http://"))
         .unwrap_or("")
 }
@@ -718,19 +815,45 @@ async fn status_page(
     };
     let p = &l.payin;
     let urls = p.return_urls.as_ref();
+    let kyc = KycCheck {
+        merchant_id: p.merchant_id,
+        cashier: p.cashier_session_id.is_some(),
+        failed: p.status == PayinStatus::Failed,
+        reason: p.status_reason.as_ref(),
+        routing_detail: p.routing_detail.as_deref(),
+        router_id: p.router_id,
+        request: RouteRequest {
+            direction: Direction::Payin,
+            amount: p.initial,
+            country: p.customer.billing.country_code,
+            kyc_verified: p.kyc_verified,
+            previous_transaction_count: p.previous_transaction_count,
+            method: p.payment_method,
+        },
+    };
+    let kyc_level_errors = kyc_level_errors(&state, kyc).await;
     let t = StatusPage {
         id: p.id.hex(),
         order_id: &p.order_id,
         amount: money_text(p.amount),
         currency: p.amount.currency.code(),
         status: p.status.as_str(),
-        text: status_text(p),
+        text: if kyc_level_errors.is_empty() {
+            status_text(p)
+        } else {
+            KYC_TEXT.into()
+        },
         // The status page's token opens its JSON as well (both are the "status" page).
         status_json_url: format!("/hpp/payin/{}/status.json?token={token}", p.id.hex()),
         is_final: p.status.is_final(),
         frame_origins: l.merchant.allowed_frame_origins.join(" "),
         success_url: navigable(urls.map(|u| u.success.as_str())),
         failure_url: navigable(urls.map(|u| u.failure.as_str())),
+        cashier_url: p
+            .cashier_session_id
+            .as_ref()
+            .map(|sid| format!("/cashier/{sid}/deposit")),
+        kyc_level_errors,
     };
     render(&t, |html| page(&l, StatusCode::OK, html))
 }

@@ -13,13 +13,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use omno_domain::card::{CardExpiry, CardNumber};
 use omno_domain::ids::PayoutId;
-use omno_domain::money::format_amount;
 use omno_domain::payout::{Destination, Payout, PayoutStatus};
-use omno_domain::psp::PaymentMethod;
+use omno_domain::psp::{DetailedStatus, Direction, PaymentMethod};
+use omno_domain::router::RouteRequest;
 use omno_domain::validate;
 use omno_store::{MerchantRecord, PanUpdate};
 use serde::{Deserialize, Serialize};
 
+use super::payin::{KYC_TEXT, KycCheck, NO_PROVIDER_TEXT, kyc_level_errors, money_text, navigable};
 use super::{message, render, secure_html};
 use crate::error::ApiError;
 use crate::flows::payout::{NewDestination, page_url, record_destination};
@@ -106,7 +107,7 @@ fn page(l: &Loaded, status: StatusCode, html: String) -> Response {
 }
 
 fn amount_text(p: &Payout) -> String {
-    format_amount(p.amount.amount.0, p.amount.currency.exponent())
+    money_text(p.amount)
 }
 
 fn holder(p: &Payout) -> String {
@@ -399,18 +400,28 @@ async fn apm_post(
 
 #[derive(Template)]
 #[template(path = "status.html")]
-struct StatusPage {
-    order_id: String,
+struct StatusPage<'a> {
+    id: String,
+    order_id: &'a str,
     amount: String,
-    currency: String,
-    status: String,
+    currency: &'a str,
+    status: &'static str,
     text: String,
     status_json_url: String,
     is_final: bool,
+    frame_origins: String,
+    success_url: &'a str,
+    failure_url: &'a str,
+    cashier_url: Option<String>,
+    kyc_level_errors: String,
 }
 
 fn status_text(p: &Payout) -> String {
     if let Some(r) = &p.status_reason {
+        // The routing reason names the merchant's PSP accounts: not for customers.
+        if r.detailed_status == DetailedStatus::NoProviderAvailable {
+            return NO_PROVIDER_TEXT.into();
+        }
         return r.reason.clone();
     }
     match p.status {
@@ -436,14 +447,49 @@ async fn status_page(
         Err(r) => return r,
     };
     let p = &l.payout;
+    let urls = p.return_urls.as_ref();
+    let kyc = KycCheck {
+        merchant_id: p.merchant_id,
+        cashier: p.metadata.cashier_session_id.is_some(),
+        failed: p.status == PayoutStatus::Failed,
+        reason: p.status_reason.as_ref(),
+        routing_detail: p.routing_detail.as_deref(),
+        router_id: p.router_id,
+        // As routed at creation (any method).
+        request: RouteRequest {
+            direction: Direction::Payout,
+            amount: p.initial,
+            country: p.customer.billing.country_code,
+            kyc_verified: p.kyc_verified,
+            previous_transaction_count: p.previous_transaction_count,
+            method: None,
+        },
+    };
+    let kyc_level_errors = kyc_level_errors(&state, kyc).await;
+    // Reported like the payin status page (§11.4): `status.js` posts the PAYMENT_* events to the
+    // framing parent, shows the Close button when framed and follows http(s) return URLs.
     let t = StatusPage {
-        order_id: p.order_id.clone(),
+        id: p.id.hex(),
+        order_id: &p.order_id,
         amount: amount_text(p),
-        currency: p.amount.currency.code().to_string(),
-        status: p.status.as_str().to_string(),
-        text: status_text(p),
+        currency: p.amount.currency.code(),
+        status: p.status.as_str(),
+        text: if kyc_level_errors.is_empty() {
+            status_text(p)
+        } else {
+            KYC_TEXT.into()
+        },
         status_json_url: format!("/hpp/payout/{}/status.json?token={token}", p.id.hex()),
         is_final: p.status.is_final(),
+        frame_origins: l.merchant.allowed_frame_origins.join(" "),
+        success_url: navigable(urls.map(|u| u.success.as_str())),
+        failure_url: navigable(urls.map(|u| u.failure.as_str())),
+        cashier_url: p
+            .metadata
+            .cashier_session_id
+            .as_ref()
+            .map(|sid| format!("/cashier/{sid}/withdraw")),
+        kyc_level_errors,
     };
     render(&t, |html| page(&l, StatusCode::OK, html))
 }

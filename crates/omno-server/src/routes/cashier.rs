@@ -2,14 +2,13 @@
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use omno_domain::errors::FieldErrors;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::AuthMerchant;
 use crate::error::ApiError;
 use crate::flows::cashier as flow;
-use crate::reply::{Body, PathId, Reply, idempotency_key};
+use crate::reply::{Body, PathId, Reply, idem_header};
 use crate::state::AppState;
 use crate::wire::ErrorEnvelope;
 use crate::wire::cashier::CreateSessionResponse;
@@ -19,12 +18,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_session))
         .routes(routes!(update_balance))
-}
-
-fn idem(headers: &HeaderMap) -> (Option<String>, FieldErrors) {
-    let mut errs = FieldErrors::new();
-    let key = idempotency_key(headers, &mut errs);
-    (key, errs)
 }
 
 /// Create a cashier session.
@@ -49,7 +42,7 @@ async fn create_session(
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
-    let (key, errs) = idem(&headers);
+    let (key, errs) = idem_header(&headers);
     flow::create_session(&state, &merchant.0, key, errs, &body).await
 }
 
@@ -80,6 +73,6 @@ async fn update_balance(
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
-    let (key, errs) = idem(&headers);
+    let (key, errs) = idem_header(&headers);
     flow::set_balance(&state, &merchant.0, &session_id, key, errs, &body).await
 }

@@ -2,14 +2,13 @@
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use omno_domain::errors::FieldErrors;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::AuthMerchant;
 use crate::error::ApiError;
 use crate::flows::payin as flow;
-use crate::reply::{Body, PathId, Reply, idempotency_key};
+use crate::reply::{Body, PathId, Reply, idem_header};
 use crate::state::AppState;
 use crate::wire::payin::{CreatePayinResponse, PayinProcessResponse, RefundResponse};
 use crate::wire::{ErrorEnvelope, TransactionView};
@@ -23,12 +22,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(payin_direct_link))
         .routes(routes!(get_payin))
         .routes(routes!(refund_payin))
-}
-
-fn idem(headers: &HeaderMap) -> (Option<String>, FieldErrors) {
-    let mut errs = FieldErrors::new();
-    let key = idempotency_key(headers, &mut errs);
-    (key, errs)
 }
 
 /// Create a payin.
@@ -54,7 +47,7 @@ async fn create_payin(
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
-    let (key, errs) = idem(&headers);
+    let (key, errs) = idem_header(&headers);
     flow::create(&state, &merchant.0, key, errs, &body).await
 }
 
@@ -84,7 +77,7 @@ async fn process_card(
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
-    let (key, errs) = idem(&headers);
+    let (key, errs) = idem_header(&headers);
     flow::process_card(&state, &merchant.0, &payin_id, key, errs, &body).await
 }
 
@@ -114,7 +107,7 @@ async fn process_saved_card(
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
-    let (key, errs) = idem(&headers);
+    let (key, errs) = idem_header(&headers);
     flow::process_saved_card(&state, &merchant.0, &payin_id, key, errs, &body).await
 }
 
@@ -144,7 +137,7 @@ async fn payin_direct_link(
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
-    let (key, errs) = idem(&headers);
+    let (key, errs) = idem_header(&headers);
     flow::process_direct_link(&state, &merchant.0, &payin_id, key, errs, &body).await
 }
 
@@ -195,6 +188,6 @@ async fn refund_payin(
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
-    let (key, errs) = idem(&headers);
+    let (key, errs) = idem_header(&headers);
     flow::refund(&state, &merchant.0, &payin_id, key, errs, &body).await
 }

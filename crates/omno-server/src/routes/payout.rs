@@ -2,14 +2,13 @@
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use omno_domain::errors::FieldErrors;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::AuthMerchant;
 use crate::error::ApiError;
 use crate::flows::payout::{self as flow, Verdict};
-use crate::reply::{Body, IgnoredBody, PathId, Reply, idempotency_key};
+use crate::reply::{Body, IgnoredBody, PathId, Reply, idem_header};
 use crate::state::AppState;
 use crate::wire::{
     CreatePayoutResponse, EmptyObject, ErrorEnvelope, PayoutDirectLinkResponse, TransactionView,
@@ -23,12 +22,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reject_payout))
         .routes(routes!(payout_direct_link))
         .routes(routes!(get_payout))
-}
-
-fn idem(headers: &HeaderMap) -> (Option<String>, FieldErrors) {
-    let mut errs = FieldErrors::new();
-    let key = idempotency_key(headers, &mut errs);
-    (key, errs)
 }
 
 /// Create a payout.
@@ -54,7 +47,7 @@ async fn create_payout(
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
-    let (key, errs) = idem(&headers);
+    let (key, errs) = idem_header(&headers);
     flow::create(&state, &merchant.0, key, errs, &body).await
 }
 
@@ -83,7 +76,7 @@ async fn confirm_payout(
     headers: HeaderMap,
     _body: IgnoredBody,
 ) -> Result<Reply, ApiError> {
-    let (key, errs) = idem(&headers);
+    let (key, errs) = idem_header(&headers);
     flow::decide(&state, &merchant.0, &payout_id, Verdict::Confirm, key, errs).await
 }
 
@@ -112,7 +105,7 @@ async fn reject_payout(
     headers: HeaderMap,
     _body: IgnoredBody,
 ) -> Result<Reply, ApiError> {
-    let (key, errs) = idem(&headers);
+    let (key, errs) = idem_header(&headers);
     flow::decide(&state, &merchant.0, &payout_id, Verdict::Reject, key, errs).await
 }
 
@@ -143,7 +136,7 @@ async fn payout_direct_link(
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Reply, ApiError> {
-    let (key, errs) = idem(&headers);
+    let (key, errs) = idem_header(&headers);
     flow::direct_link(&state, &merchant.0, &payout_id, key, errs, &body).await
 }
 

@@ -92,7 +92,18 @@ async fn card_page_records_a_masked_destination() {
     // The status page and its JSON.
     let r = client.get(&location).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains("WAITING_FOR_CONFIRMATION"));
+    let html = r.text().await.unwrap();
+    assert!(html.contains("WAITING_FOR_CONFIRMATION"));
+    // §11.4 reporting, as on the payin status page.
+    assert!(html.contains("/hpp/assets/status.js"));
+    assert!(html.contains("data-report=\"true\""));
+    assert!(html.contains("data-status=\"WAITING_FOR_CONFIRMATION\""));
+    assert!(html.contains(&format!("data-id=\"{id}\"")));
+    assert!(html.contains("data-frame-origins=\"http://127.0.0.1:* http://localhost:*\""));
+    assert!(html.contains("id=\"close\""));
+    // No return URLs on this payout: nothing to navigate to.
+    assert!(html.contains("data-success-url=\"\""));
+    assert!(html.contains("data-failure-url=\"\""));
     let json_url = location.replace("/status?", "/status.json?");
     let s: Value = client
         .get(&json_url)
@@ -180,4 +191,46 @@ async fn page_tokens_are_checked() {
     // Tokens expire (24 h).
     app.advance(time::Duration::hours(25));
     assert_eq!(client.get(&card_url).send().await.unwrap().status(), 403);
+}
+
+#[tokio::test]
+async fn status_page_carries_the_return_urls() {
+    let app = TestApp::spawn().await;
+    let mut body = payout_body("wd-hpp-return", 20.0, "EUR");
+    body["returnUrls"] = serde_json::json!({
+        "success": "IFRAME_POST_MESSAGE",
+        "failure": "https://shop.example.de/withdraw/failed"
+    });
+    let v: Value = app.create_payout(&body).await.json().await.unwrap();
+    let card_url = v["iframeUrls"]["card"].as_str().unwrap();
+    let client = no_redirects();
+    let r = client.get(card_url).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("form-action 'self' https://shop.example.de"),
+        "{csp}"
+    );
+    let r = client
+        .post(card_url)
+        .form(&[
+            ("cardNumber", "4111111111111111"),
+            ("cardholderName", "Anna Keller"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let html = client
+        .get(&location)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("data-report=\"true\""));
+    // Only http(s) URLs are navigated to.
+    assert!(html.contains("data-success-url=\"\""));
+    assert!(html.contains("data-failure-url=\"https://shop.example.de/withdraw/failed\""));
 }

@@ -525,3 +525,162 @@ async fn status_page_carries_the_return_urls() {
     // Only http(s) URLs are navigated to.
     assert!(html.contains("data-failure-url=\"\""));
 }
+
+/// A KYC-only EUR account for payins and payouts and a router that targets only it: its id.
+async fn kyc_only_router(app: &TestApp) -> String {
+    let m = app.creds.merchant_id.hex();
+    let (s, acct) = admin(
+        app,
+        reqwest::Method::POST,
+        &format!("/admin/merchants/{m}/psp-accounts"),
+        Some(
+            serde_json::json!({"name": "sim-kyc", "connector": "simulator",
+            "currencies": ["EUR"], "methods": ["CARD", "BANK_TRANSFER"],
+            "directions": ["PAYIN", "PAYOUT"], "kycRequired": true}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 201, "{acct}");
+    let (s, router) = admin(
+        app,
+        reqwest::Method::POST,
+        &format!("/admin/merchants/{m}/routers"),
+        Some(
+            serde_json::json!({"name": "kyc only", "rules": [{"name": "all",
+            "conditions": {}, "targets": [{"pspAccountId": acct["id"], "weight": 100}]}],
+            "fallbackTargets": []}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 201, "{router}");
+    router["id"].as_str().unwrap().to_string()
+}
+
+/// Opens a cashier on `router` and makes a card deposit of 10 EUR and a withdrawal of 20 EUR:
+/// the HTML of both status pages.
+async fn cashier_deposit_and_withdrawal(
+    app: &TestApp,
+    router: &str,
+    order: &str,
+    kyc_verified: bool,
+) -> (String, String) {
+    let r = app
+        .post_json(
+            "/public/cashier/session",
+            &serde_json::json!({
+                "customer": customer(),
+                "returnUrls": {"success": "IFRAME_POST_MESSAGE", "failure": "IFRAME_POST_MESSAGE"},
+                "currency": "EUR", "orderId": order, "kycVerified": kyc_verified,
+                "balance": 50, "routerId": router,
+            }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let sid = r.json::<Value>().await.unwrap()["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let client = no_redirects();
+    let r = client
+        .post(app.url(&format!("/cashier/{sid}/deposit")))
+        .form(&[("amount", "10"), ("method", "card")])
+        .send()
+        .await
+        .unwrap();
+    let card_url = location(app, &r);
+    let r = client
+        .post(&card_url)
+        .form(&card_form("4111111111111111", "09", "2039"))
+        .send()
+        .await
+        .unwrap();
+    let status_url = location(app, &r);
+    assert!(status_url.contains("/status?token="), "{status_url}");
+    let deposit = client
+        .get(&status_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = client
+        .post(app.url(&format!("/cashier/{sid}/withdraw")))
+        .form(&[("amount", "20"), ("method", "card")])
+        .send()
+        .await
+        .unwrap();
+    let mut next = location(app, &r);
+    if next.contains("/card?token=") {
+        let r = client
+            .post(&next)
+            .form(&[
+                ("cardNumber", "4111111111111111"),
+                ("cardholderName", "Anna Keller"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        next = location(app, &r);
+    }
+    assert!(next.contains("/hpp/payout/"), "{next}");
+    assert!(next.contains("/status?token="), "{next}");
+    let r = client.get(&next).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let withdrawal = r.text().await.unwrap();
+    (deposit, withdrawal)
+}
+
+#[tokio::test]
+async fn cashier_results_report_kyc_level_errors() {
+    let app = TestApp::spawn().await;
+    let router = kyc_only_router(&app).await;
+
+    // Not verified: both fail NO_PROVIDER_AVAILABLE only for KYC; the withdrawal fails at
+    // creation and the cashier leads straight to its result.
+    let (deposit, withdrawal) = cashier_deposit_and_withdrawal(&app, &router, "kyc-1", false).await;
+    for html in [&deposit, &withdrawal] {
+        assert!(html.contains("data-status=\"FAILED\""), "{html}");
+        assert!(html.contains("data-kyc-level-errors=\"[{"), "{html}");
+        assert!(html.contains("KYC_VERIFIED"), "{html}");
+        assert!(html.contains("this payment method requires a verified customer"));
+        assert!(html.contains("requires a verified account"), "{html}");
+        // The routing reason (with the merchant's account names) is not shown to customers.
+        assert!(!html.contains("sim-kyc"), "{html}");
+        assert!(html.contains("Back to the cashier"));
+    }
+
+    // Verified: the same router takes both; nothing to report.
+    let (deposit, withdrawal) = cashier_deposit_and_withdrawal(&app, &router, "kyc-2", true).await;
+    assert!(deposit.contains("data-status=\"SUCCESS\""), "{deposit}");
+    assert!(
+        withdrawal.contains("data-status=\"WAITING_FOR_CONFIRMATION\""),
+        "{withdrawal}"
+    );
+    for html in [&deposit, &withdrawal] {
+        assert!(html.contains("data-kyc-level-errors=\"\""), "{html}");
+    }
+
+    // A payin outside the cashier that fails the same way reports no KYC level.
+    let mut body = payin_body("kyc-direct", 10.0, "EUR");
+    body["routerId"] = serde_json::json!(router);
+    let v: Value = app.create_payin(&body).await.json().await.unwrap();
+    let client = no_redirects();
+    let r = client
+        .post(v["iframeUrls"]["card"].as_str().unwrap())
+        .form(&card_form("4111111111111111", "09", "2039"))
+        .send()
+        .await
+        .unwrap();
+    let html = client
+        .get(location(&app, &r))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("data-status=\"FAILED\""), "{html}");
+    assert!(html.contains("data-kyc-level-errors=\"\""), "{html}");
+    assert!(html.contains("not available at the moment"), "{html}");
+}
