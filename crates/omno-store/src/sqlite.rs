@@ -1146,7 +1146,7 @@ impl Store for SqliteStore {
 
     async fn release_payout_lease(&self, id: PayoutId, owner: &str) -> StoreResult<()> {
         let sql = "update payout set lease_owner = null, lease_until = null \
-                   where payout_id = $1 and lease_owner = $2";
+                   where payout_id = ?1 and lease_owner = ?2";
         self.exec(sql, vec![Arg::Text(id.hex()), Arg::Text(owner.into())])
             .await
             .map(|_| ())
@@ -1244,7 +1244,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_endpoint(&self, merchant: MerchantId, id: EndpointId) -> StoreResult<bool> {
-        let sql = "delete from webhook_endpoint where merchant_id = $1 and endpoint_id = $2";
+        let sql = "delete from webhook_endpoint where merchant_id = ?1 and endpoint_id = ?2";
         let args = vec![Arg::Text(merchant.hex()), Arg::Text(id.hex())];
         Ok(self.exec(sql, args).await? > 0)
     }
@@ -1472,7 +1472,7 @@ impl Store for SqliteStore {
         merchant: MerchantId,
         id: PspAccountId,
     ) -> StoreResult<bool> {
-        let sql = "delete from psp_account where merchant_id = $1 and psp_account_id = $2";
+        let sql = "delete from psp_account where merchant_id = ?1 and psp_account_id = ?2";
         let args = vec![Arg::Text(merchant.hex()), Arg::Text(id.hex())];
         Ok(self.exec(sql, args).await? > 0)
     }
@@ -1560,7 +1560,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_router(&self, merchant: MerchantId, id: RouterId) -> StoreResult<bool> {
-        let sql = "delete from router where merchant_id = $1 and router_id = $2";
+        let sql = "delete from router where merchant_id = ?1 and router_id = ?2";
         let args = vec![Arg::Text(merchant.hex()), Arg::Text(id.hex())];
         Ok(self.exec(sql, args).await? > 0)
     }
@@ -1610,7 +1610,7 @@ impl Store for SqliteStore {
         base: &str,
         quote: &str,
     ) -> StoreResult<bool> {
-        let sql = "delete from fx_rate where merchant_id = $1 and base = $2 and quote = $3";
+        let sql = "delete from fx_rate where merchant_id = ?1 and base = ?2 and quote = ?3";
         let args = vec![
             Arg::Text(merchant.hex()),
             Arg::Text(base.into()),
@@ -1654,8 +1654,8 @@ impl Store for SqliteStore {
         id: ClientId,
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
-        let sql = "update client_credential set revoked_at = coalesce(revoked_at, $3) \
-                   where merchant_id = $1 and client_id = $2";
+        let sql = "update client_credential set revoked_at = coalesce(revoked_at, ?3) \
+                   where merchant_id = ?1 and client_id = ?2";
         let args = vec![
             Arg::Text(merchant.hex()),
             Arg::Text(id.hex()),
@@ -1681,8 +1681,8 @@ impl Store for SqliteStore {
         id: ApiKeyId,
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
-        let sql = "update api_key set revoked_at = coalesce(revoked_at, $3) \
-                   where merchant_id = $1 and api_key_id = $2";
+        let sql = "update api_key set revoked_at = coalesce(revoked_at, ?3) \
+                   where merchant_id = ?1 and api_key_id = ?2";
         let args = vec![
             Arg::Text(merchant.hex()),
             Arg::Text(id.hex()),
@@ -1762,7 +1762,7 @@ impl Store for SqliteStore {
         owner: &str,
     ) -> StoreResult<()> {
         let sql = "update payin set lease_owner = null, lease_until = null \
-                   where payin_id = $1 and lease_owner = $2";
+                   where payin_id = ?1 and lease_owner = ?2";
         self.exec(sql, vec![Arg::Text(id.hex()), Arg::Text(owner.into())])
             .await
             .map(|_| ())

@@ -310,8 +310,9 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
             }
         },
     };
-    if let Err(e) = &outcome {
-        tracing::error!(error = %e, "sqlite write batch failed");
+    match &outcome {
+        Ok(()) => tracing::trace!(jobs = batch.len(), "sqlite write batch committed"),
+        Err(e) => tracing::error!(error = %e, "sqlite write batch failed"),
     }
     for job in batch.drain(..) {
         job.deliver(outcome.as_ref().map(|_| ()).map_err(String::as_str));
@@ -444,6 +445,12 @@ pub(super) fn run_migrations(conn: &Connection) -> StoreResult<()> {
 
 // --- statements and rows ---
 
+/// Logs a statement at `trace` (the SQL text only, never a bound value), as the sqlx-based store
+/// logged every statement; disabled, it costs one atomic load.
+fn trace_statement(sql: &str, rows: usize) {
+    tracing::trace!(target: "omno_store::sqlite", rows, "sqlite: {sql}");
+}
+
 /// Rows changed by a statement.
 pub(super) struct Done(u64);
 
@@ -457,6 +464,7 @@ impl Done {
 /// Runs one cached statement.
 pub(super) fn exec<P: Params>(conn: &Connection, sql: &str, params: P) -> StoreResult<Done> {
     let n = conn.prepare_cached(sql)?.execute(params)?;
+    trace_statement(sql, n);
     Ok(Done(n as u64))
 }
 
@@ -469,10 +477,12 @@ pub(super) fn opt<T, P: Params>(
 ) -> StoreResult<Option<T>> {
     let mut st = conn.prepare_cached(sql)?;
     let mut rows = st.query(params)?;
-    match rows.next()? {
+    let row = match rows.next()? {
         Some(r) => f(r).map(Some),
         None => Ok(None),
-    }
+    };
+    trace_statement(sql, usize::from(matches!(row, Ok(Some(_)))));
+    row
 }
 
 /// The first row of a cached query, mapped; an error if there is none.
@@ -498,6 +508,7 @@ pub(super) fn all<T, P: Params>(
     while let Some(r) = rows.next()? {
         out.push(f(r)?);
     }
+    trace_statement(sql, out.len());
     Ok(out)
 }
 
@@ -554,5 +565,147 @@ pub(super) trait RowExt {
 impl RowExt for Row<'_> {
     fn try_get<'r, T: Col<'r>, I: RowIndex>(&'r self, idx: I) -> StoreResult<T> {
         T::col(self.get_ref(idx)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fresh() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = connect(dir.path().join("t.db").to_str().unwrap()).unwrap();
+        (dir, conn)
+    }
+
+    #[test]
+    fn migrations_are_recorded_as_sqlx_did_and_run_once() {
+        let (_dir, conn) = fresh();
+        run_migrations(&conn).unwrap();
+        run_migrations(&conn).unwrap();
+        let rows: Vec<(i64, String, bool, Vec<u8>, i64)> = all(
+            &conn,
+            "select version, description, success, checksum, execution_time \
+             from _sqlx_migrations order by version",
+            [],
+            |r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                ))
+            },
+        )
+        .unwrap();
+        assert_eq!(rows.len(), MIGRATIONS.len());
+        for (row, m) in rows.iter().zip(MIGRATIONS) {
+            assert_eq!(row.0, m.version);
+            assert_eq!(row.1, m.description);
+            assert!(row.2);
+            assert_eq!(row.3, Sha384::digest(m.sql.as_bytes()).to_vec());
+            assert!(row.4 >= 0, "execution time is filled in");
+        }
+    }
+
+    #[test]
+    fn migration_names_match_the_files() {
+        // sqlx derived version and description from the file name: NNNN_desc_words.sql.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), MIGRATIONS.len(), "embed every migration file");
+        for (f, m) in files.iter().zip(MIGRATIONS) {
+            let (num, desc) = f.trim_end_matches(".sql").split_once('_').unwrap();
+            assert_eq!(num.parse::<i64>().unwrap(), m.version);
+            assert_eq!(desc.replace('_', " "), m.description);
+        }
+    }
+
+    #[test]
+    fn edited_dirty_or_unknown_migrations_are_refused() {
+        let (_dir, conn) = fresh();
+        run_migrations(&conn).unwrap();
+        conn.execute(
+            "update _sqlx_migrations set checksum = x'00' where version = 2",
+            [],
+        )
+        .unwrap();
+        assert!(matches!(
+            run_migrations(&conn),
+            Err(StoreError::Migration(m)) if m.contains("modified")
+        ));
+        conn.execute("delete from _sqlx_migrations where version = 2", [])
+            .unwrap();
+        conn.execute(
+            "insert into _sqlx_migrations (version, description, success, checksum, \
+             execution_time) values (99, 'future', true, x'00', 0)",
+            [],
+        )
+        .unwrap();
+        assert!(matches!(
+            run_migrations(&conn),
+            Err(StoreError::Migration(m)) if m.contains("missing")
+        ));
+        conn.execute(
+            "update _sqlx_migrations set success = false where version = 99",
+            [],
+        )
+        .unwrap();
+        assert!(matches!(
+            run_migrations(&conn),
+            Err(StoreError::Migration(m)) if m.contains("partially")
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_declined_write_rolls_back_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path().join("t.db").to_str().unwrap(), 2).unwrap();
+        engine
+            .raw(|c| {
+                c.execute_batch("create table t (v integer primary key)")?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let ins = |v: i64, keep: bool| {
+            let e = engine.clone();
+            async move {
+                e.write(move |c| {
+                    exec(c, "insert into t (v) values (?1)", [v])?;
+                    Ok((keep, v))
+                })
+                .await
+            }
+        };
+        let dup = {
+            let e = engine.clone();
+            async move {
+                e.write(|c| {
+                    exec(c, "insert into t (v) values (1)", [])?;
+                    Ok((true, ()))
+                })
+                .await
+            }
+        };
+        let (a, b, c, d) = tokio::join!(ins(1, true), ins(2, false), ins(3, true), dup);
+        assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), (1, 2, 3));
+        assert!(matches!(d, Err(StoreError::Sqlite(_))), "{d:?}");
+        let rows: Vec<i64> = engine
+            .read(|c| all(c, "select v from t order by v", [], |r| r.try_get(0)))
+            .unwrap();
+        assert_eq!(rows, [1, 3]);
+        engine.close().await;
+        assert!(engine.read(|_| Ok(())).is_err(), "closed");
+        assert!(
+            !dir.path().join("t.db-wal").exists(),
+            "WAL checkpointed on close"
+        );
     }
 }
