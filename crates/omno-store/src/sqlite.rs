@@ -323,14 +323,15 @@ static INSERT_PAYOUT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
 });
 
 /// Inserts a payout unless its (merchant, orderId) is taken; returns the rows inserted (0 or 1).
-fn insert_payout(c: &Connection, p: &Payout, meta: &CreateMeta) -> StoreResult<u64> {
-    let b = PayoutBinds::of(p);
+/// The column values come precomputed ([`PayoutBinds::of`], on the caller's thread: the JSON
+/// rendering of the payout should not run on the single writer thread).
+fn insert_payout(c: &Connection, b: &PayoutBinds, meta: &CreateMeta) -> StoreResult<u64> {
     // Same order as PAYOUT_COLUMNS.
     let n = exec(
         c,
         &INSERT_PAYOUT,
         params![
-            p.id.hex(),
+            b.id,
             b.merchant_id,
             b.customer_id,
             b.order_id,
@@ -359,7 +360,7 @@ fn insert_payout(c: &Connection, p: &Payout, meta: &CreateMeta) -> StoreResult<u
             b.sync_attempts,
             b.submitted_at,
             b.history,
-            p.version,
+            b.version,
             b.created_at,
             b.updated_at,
             b.routing_detail,
@@ -510,8 +511,10 @@ fn delivery_from_row(r: &Row<'_>) -> StoreResult<DeliveryRecord> {
     })
 }
 
-/// Column values of a payout, in [`PAYOUT_COLUMNS`] order minus the id.
+/// Column values of a payout, in [`PAYOUT_COLUMNS`] order.
 struct PayoutBinds {
+    id: String,
+    version: i64,
     merchant_id: String,
     customer_id: String,
     order_id: String,
@@ -549,6 +552,8 @@ struct PayoutBinds {
 impl PayoutBinds {
     fn of(p: &Payout) -> Self {
         Self {
+            id: p.id.hex(),
+            version: p.version,
             merchant_id: p.merchant_id.hex(),
             customer_id: p.customer_id.hex(),
             order_id: p.order_id.clone(),
@@ -948,7 +953,7 @@ impl Store for SqliteStore {
         meta: &CreateMeta,
         events: &[NewEvent],
     ) -> StoreResult<CreateOutcome> {
-        let (p, meta, events) = (payout.clone(), meta.clone(), events.to_vec());
+        let (b, meta, events) = (PayoutBinds::of(payout), meta.clone(), events.to_vec());
         self.write(move |c| {
             {
                 if let Some(idem) = &meta.idem {
@@ -965,13 +970,13 @@ impl Store for SqliteStore {
                     }
                 }
                 // Insert first; only a conflict (a repeated orderId) needs the extra read.
-                let inserted = insert_payout(c, &p, &meta)?;
+                let inserted = insert_payout(c, &b, &meta)?;
                 if inserted == 0 {
                     let (fp, response): (String, String) = one(
                         c,
                         "select request_fingerprint, create_response from payout \
                          where merchant_id = ?1 and order_id = ?2",
-                        params![p.merchant_id.hex(), &p.order_id],
+                        params![&b.merchant_id, &b.order_id],
                         |r| Ok((r.try_get(0)?, r.try_get(1)?)),
                     )?;
                     return Ok((
@@ -1008,7 +1013,8 @@ impl Store for SqliteStore {
     }
 
     async fn save_payout(&self, w: PayoutWrite<'_>) -> StoreResult<SaveOutcome> {
-        let p = w.payout.clone();
+        let b = PayoutBinds::of(w.payout);
+        let is_final = w.payout.status.is_final();
         let expected = w.expected_version;
         let events = w.events;
         let idem = w.idem;
@@ -1024,16 +1030,15 @@ impl Store for SqliteStore {
                         }
                     }
                 }
-                let (pan_mode, pan_bytes): (i64, Option<Vec<u8>>) = if p.status.is_final() {
+                let (pan_mode, pan_bytes): (i64, Option<Vec<u8>>) = if is_final {
                     (2, None)
                 } else {
                     match pan {
                         PanUpdate::Keep => (0, None),
-                        PanUpdate::Set(b) => (1, Some(b)),
+                        PanUpdate::Set(bytes) => (1, Some(bytes)),
                         PanUpdate::Clear => (2, None),
                     }
                 };
-                let b = PayoutBinds::of(&p);
                 let res = exec(
                     c,
                     "update payout set merchant_id = ?2, customer_id = ?3, order_id = ?4, \
@@ -1052,7 +1057,7 @@ impl Store for SqliteStore {
                      routing_detail = ?36, fx_detail = ?37 \
                      where payout_id = ?1 and version = ?32",
                     params![
-                        p.id.hex(),
+                        b.id,
                         b.merchant_id,
                         b.customer_id,
                         b.order_id,

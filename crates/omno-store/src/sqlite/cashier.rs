@@ -7,7 +7,9 @@ use time::OffsetDateTime;
 
 use super::engine::{RowExt, exec, opt};
 use super::payin::insert_payin;
-use super::{SqliteStore, de, idem_insert, idem_lookup, insert_events, insert_payout, json};
+use super::{
+    PayoutBinds, SqliteStore, de, idem_insert, idem_lookup, insert_events, insert_payout, json,
+};
 use crate::{
     BalanceOutcome, CashierOutcome, CashierTx, CashierWrite, CreateOutcome, IdemCheck, IdemWrite,
     StoreResult, to_ms,
@@ -181,7 +183,7 @@ impl SqliteStore {
             }
             let inserted = match (&payin, &payout) {
                 (Some(p), _) => insert_payin(c, p, &meta)?,
-                (None, Some(p)) => insert_payout(c, p, &meta)?,
+                (None, Some(p)) => insert_payout(c, &PayoutBinds::of(p), &meta)?,
                 (None, None) => 0,
             };
             if inserted == 0 {
