@@ -9,7 +9,8 @@
 //!
 //! # Layout
 //! - this file: the [`Store`] trait, the records it stores and [`StoreError`].
-//! - [`sqlite`]: the embedded SQLite implementation (WAL, one writer connection, migrations).
+//! - [`sqlite`]: the embedded SQLite implementation (rusqlite; WAL, one writer thread with group
+//!   commit, reads on the calling thread, migrations).
 //! - [`postgres`]: the PostgreSQL implementation for many nodes on one database.
 //! - [`testing`]: fresh PostgreSQL databases for the test suites (`OMNO_TEST_PG_URL`).
 //! - `migrations/{sqlite,postgres}/`: append-only schema migrations, same numbers in both,
@@ -42,6 +43,12 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// SQLite migrations failed.
+    #[error("migration error: {0}")]
+    Migration(String),
     /// A stored value could not be decoded.
     #[error("corrupt stored value in {0}")]
     Corrupt(&'static str),

@@ -1,17 +1,17 @@
-//! The embedded SQLite store.
+//! The embedded SQLite store (rusqlite).
 //!
 //! WAL journal, `synchronous = FULL` (a commit is fsynced before the caller answers 200),
-//! foreign keys on. All writes go to one writer task (group commit): it takes everything queued,
-//! runs it in one `BEGIN IMMEDIATE` transaction with a savepoint per write, commits once — one
-//! fsync for the whole batch — and only then answers each caller. Throughput is therefore not
+//! foreign keys on. All writes go to one writer thread (group commit): it takes everything
+//! queued, runs it in one `BEGIN IMMEDIATE` transaction with a savepoint per write, commits once —
+//! one fsync for the whole batch — and only then answers each caller. Throughput is therefore not
 //! capped by one fsync per request, and a 200 still means durable. Other processes on the same
-//! file (e.g. `omno admin`) wait on `busy_timeout`. Reads use a separate pool and see every
-//! committed write.
+//! file (e.g. `omno admin`) wait on `busy_timeout`. Reads run on the calling thread on one of a
+//! few reader connections and see every committed write.
 //!
-//! Writes run on the writer's task: a request that is abandoned mid-way (client gone) can never
-//! leave a half-open transaction behind.
+//! Writes run on the writer thread: a request that is abandoned mid-way (client gone) can never
+//! leave a half-open transaction behind. The connection machinery is in `sqlite/engine.rs`.
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use omno_domain::country::CountryCode;
@@ -25,10 +25,7 @@ use omno_domain::payout::{
     Destination, Dispatch, HistoryEntry, Metadata, Payout, PayoutStatus, ReturnUrls,
 };
 use omno_domain::psp::{DetailedStatus, Direction, PaymentMethod, PspAccount, StatusReason};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use rusqlite::{Connection, Row, params};
 use time::OffsetDateTime;
 
 use crate::{
@@ -37,110 +34,21 @@ use crate::{
     MerchantRecord, NewEvent, PanUpdate, PayoutFilter, PayoutWrite, RouterRecord, SaveOutcome,
     Store, StoreError, StoreResult, StoredResponse, from_ms, to_ms,
 };
+use engine::{Engine, RowExt, all, exec, one, opt};
 
 mod cashier;
+mod engine;
 mod payin;
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// SQLite implementation of [`Store`].
 #[derive(Clone)]
 pub struct SqliteStore {
-    reader: SqlitePool,
-    writer: SqlitePool,
-    jobs: tokio::sync::mpsc::UnboundedSender<Job>,
-}
-
-/// Hands a write's result to its caller once the batch's fate (commit or not) is known.
-type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
-
-/// One queued write: runs inside the batch transaction under its own savepoint and says whether
-/// to keep its changes.
-type Job = Box<
-    dyn for<'c> FnOnce(
-            &'c mut SqliteConnection,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = (bool, Deliver)> + Send + 'c>,
-        > + Send,
->;
-
-/// Most writes committed together in one transaction (one fsync).
-const MAX_BATCH: usize = 512;
-
-/// The single writer: takes every queued write, runs them in one `BEGIN IMMEDIATE` transaction,
-/// each under a savepoint (a failed or declined write rolls back only itself), commits once, and
-/// only then answers the callers — so a caller's success always means its write is durable.
-async fn writer_loop(pool: SqlitePool, mut rx: tokio::sync::mpsc::UnboundedReceiver<Job>) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
-            }
-        }
-        let mut conn = match pool.acquire().await {
-            Ok(c) => c,
-            Err(e) => {
-                fail_all(batch, &e.to_string()).await;
-                continue;
-            }
-        };
-        // Each transition is one round trip to SQLite: "BEGIN; SAVEPOINT", then between jobs
-        // "RELEASE; SAVEPOINT" (or "ROLLBACK TO; RELEASE; SAVEPOINT" for a declined job).
-        if let Err(e) = sqlx::query("BEGIN IMMEDIATE; SAVEPOINT w")
-            .execute(&mut *conn)
-            .await
-        {
-            fail_all(batch, &e.to_string()).await;
-            continue;
-        }
-        let mut delivers = Vec::with_capacity(batch.len());
-        let mut broken = None;
-        let n = batch.len();
-        for (i, job) in batch.into_iter().enumerate() {
-            let (keep, deliver) = job(&mut conn).await;
-            let last = i + 1 == n;
-            let sql = match (keep, last) {
-                (true, false) => "RELEASE w; SAVEPOINT w",
-                (true, true) => "RELEASE w",
-                (false, false) => "ROLLBACK TO w; RELEASE w; SAVEPOINT w",
-                (false, true) => "ROLLBACK TO w; RELEASE w",
-            };
-            if let Err(e) = sqlx::query(sql).execute(&mut *conn).await {
-                broken = Some(e.to_string());
-            }
-            delivers.push(deliver);
-        }
-        let outcome = match broken {
-            Some(e) => {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                Err(e)
-            }
-            None => match sqlx::query("COMMIT").execute(&mut *conn).await {
-                Ok(_) => Ok(()),
-                Err(e) => {
-                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                    Err(e.to_string())
-                }
-            },
-        };
-        for d in delivers {
-            d(outcome.clone());
-        }
-    }
-}
-
-async fn fail_all(batch: Vec<Job>, error: &str) {
-    // Jobs cannot run without a connection; answer each with the error.
-    for job in batch {
-        drop(job);
-    }
-    tracing::error!(error, "sqlite writer could not start a batch");
+    engine: Arc<Engine>,
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at a `sqlite://PATH` URL. Does not migrate.
+    /// Reads use up to `max_connections` connections (at least two), opened on first use.
     pub async fn open(url: &str, max_connections: u32) -> StoreResult<Self> {
         let path = url
             .strip_prefix("sqlite://")
@@ -150,93 +58,49 @@ impl SqliteStore {
         if path.is_empty() {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         }
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
-            .pragma("temp_store", "memory");
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(opts.clone())
-            .await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(opts.read_only(false))
-            .await?;
-        let (jobs, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(writer_loop(writer.clone(), rx));
+        let readers = usize::try_from(max_connections).unwrap_or(usize::MAX);
         Ok(Self {
-            reader,
-            writer,
-            jobs,
+            engine: Engine::open(path, readers)?,
         })
     }
 
-    /// Applies pending migrations.
+    /// Applies pending migrations (on the writer connection, between batches).
     pub async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.writer).await?;
-        Ok(())
+        self.engine.raw(engine::run_migrations).await
     }
 
     /// Whether every embedded migration is applied.
     pub async fn migrations_applied(&self) -> StoreResult<bool> {
-        let applied: i64 =
-            sqlx::query_scalar("select count(*) from _sqlx_migrations where success = 1")
-                .fetch_one(&self.reader)
-                .await
-                .unwrap_or(0);
-        Ok(applied as usize >= MIGRATOR.iter().count())
+        let applied: i64 = self
+            .read(|c| {
+                one(
+                    c,
+                    "select count(*) from _sqlx_migrations where success = 1",
+                    [],
+                    |r| r.try_get(0),
+                )
+            })
+            .unwrap_or(0);
+        Ok(usize::try_from(applied).unwrap_or(0) >= engine::migration_count())
     }
 
-    /// Closes both pools (checkpointing the WAL).
+    /// Closes the connections (checkpointing the WAL) after the queued writes.
     pub async fn close(&self) {
-        self.reader.close().await;
-        self.writer.close().await;
+        self.engine.close().await;
     }
 
-    /// Queues a write for the single writer (group commit, see [`writer_loop`]); cancellation-safe
-    /// because it runs on the writer's task. `f` decides whether to keep its changes by
-    /// returning `(keep, value)`; the value arrives only after the batch is durable.
+    /// Queues a write for the single writer thread (group commit); see [`Engine::write`].
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(
-                &'c mut SqliteConnection,
-            ) -> std::pin::Pin<
-                Box<dyn std::future::Future<Output = StoreResult<(bool, T)>> + Send + 'c>,
-            > + Send
-            + 'static,
+        F: FnOnce(&Connection) -> StoreResult<(bool, T)> + Send + 'static,
     {
-        let (tx, rx) = tokio::sync::oneshot::channel::<StoreResult<T>>();
-        let job: Job = Box::new(move |conn| {
-            Box::pin(async move {
-                match f(conn).await {
-                    Ok((keep, value)) => {
-                        let deliver: Deliver = Box::new(move |r| {
-                            let _ = tx.send(r.map(|()| value).map_err(StoreError::Batch));
-                        });
-                        (keep, deliver)
-                    }
-                    Err(e) => {
-                        let deliver: Deliver = Box::new(move |_| {
-                            let _ = tx.send(Err(e));
-                        });
-                        (false, deliver)
-                    }
-                }
-            })
-        });
-        self.jobs
-            .send(job)
-            .map_err(|_| StoreError::Batch("the writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Batch("the writer dropped the write".into()))?
+        self.engine.write(f).await
+    }
+
+    /// Runs a read on the calling thread; see [`Engine::read`].
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        self.engine.read(f)
     }
 }
 
@@ -246,21 +110,22 @@ enum Arg {
     Int(i64),
 }
 
+impl rusqlite::ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Self::Text(t) => t.to_sql(),
+            Self::Int(i) => i.to_sql(),
+        }
+    }
+}
+
 impl SqliteStore {
     /// Runs one statement as its own write (through the group-commit writer); returns the number
     /// of rows it affected.
     async fn exec(&self, sql: &'static str, args: Vec<Arg>) -> StoreResult<u64> {
         self.write(move |c| {
-            Box::pin(async move {
-                let mut q = sqlx::query(sql);
-                for a in args {
-                    q = match a {
-                        Arg::Text(t) => q.bind(t),
-                        Arg::Int(i) => q.bind(i),
-                    };
-                }
-                Ok((true, q.execute(&mut *c).await?.rows_affected()))
-            })
+            let n = exec(c, sql, rusqlite::params_from_iter(args.iter()))?.rows_affected();
+            Ok((true, n))
         })
         .await
     }
@@ -286,7 +151,7 @@ fn currency(s: &str) -> StoreResult<Currency> {
     Currency::parse(s).map_err(|_| StoreError::Corrupt("currency"))
 }
 
-fn merchant_from_row(r: &SqliteRow) -> StoreResult<MerchantRecord> {
+fn merchant_from_row(r: &Row<'_>) -> StoreResult<MerchantRecord> {
     let codes: Vec<String> = de(r.try_get("enabled_currencies")?, "enabled_currencies")?;
     Ok(MerchantRecord {
         id: hex_id(r.try_get("merchant_id")?, MerchantId::parse, "merchant_id")?,
@@ -309,7 +174,7 @@ fn merchant_from_row(r: &SqliteRow) -> StoreResult<MerchantRecord> {
     })
 }
 
-fn api_key_from_row(r: &SqliteRow) -> StoreResult<ApiKeyRecord> {
+fn api_key_from_row(r: &Row<'_>) -> StoreResult<ApiKeyRecord> {
     Ok(ApiKeyRecord {
         id: hex_id(r.try_get("api_key_id")?, ApiKeyId::parse, "api_key_id")?,
         merchant_id: hex_id(r.try_get("merchant_id")?, MerchantId::parse, "merchant_id")?,
@@ -323,7 +188,7 @@ fn api_key_from_row(r: &SqliteRow) -> StoreResult<ApiKeyRecord> {
     })
 }
 
-fn client_from_row(r: &SqliteRow) -> StoreResult<ClientRecord> {
+fn client_from_row(r: &Row<'_>) -> StoreResult<ClientRecord> {
     Ok(ClientRecord {
         client_id: hex_id(r.try_get("client_id")?, ClientId::parse, "client_id")?,
         merchant_id: hex_id(r.try_get("merchant_id")?, MerchantId::parse, "merchant_id")?,
@@ -335,7 +200,7 @@ fn client_from_row(r: &SqliteRow) -> StoreResult<ClientRecord> {
     })
 }
 
-fn psp_from_row(r: &SqliteRow) -> StoreResult<PspAccount> {
+fn psp_from_row(r: &Row<'_>) -> StoreResult<PspAccount> {
     let currencies: Vec<String> = de(r.try_get("currencies")?, "currencies")?;
     let countries: Vec<String> = de(r.try_get("countries")?, "countries")?;
     let methods: Vec<PaymentMethod> = de(r.try_get("methods")?, "methods")?;
@@ -377,7 +242,7 @@ const PAYOUT_COLUMNS: &str = "payout_id, merchant_id, customer_id, order_id, amo
     confirmation_deadline, dispatch, next_action_at, sync_attempts, submitted_at, history, \
     version, created_at, updated_at, routing_detail, fx_detail";
 
-fn payout_from_row(r: &SqliteRow) -> StoreResult<Payout> {
+fn payout_from_row(r: &Row<'_>) -> StoreResult<Payout> {
     let opt_psp = |col: &'static str| -> StoreResult<Option<PspAccountId>> {
         r.try_get::<Option<String>, _>(col)?
             .map(|s| hex_id(&s, PspAccountId::parse, col))
@@ -437,118 +302,174 @@ fn payout_from_row(r: &SqliteRow) -> StoreResult<Payout> {
     })
 }
 
-/// Inserts a payout unless its (merchant, orderId) is taken; returns the rows inserted (0 or 1).
-async fn insert_payout(
-    c: &mut SqliteConnection,
-    p: &Payout,
-    meta: &CreateMeta,
-) -> StoreResult<u64> {
-    let sql = format!(
+/// One payout by id.
+static SELECT_PAYOUT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("select {PAYOUT_COLUMNS} from payout where payout_id = ?1")
+});
+
+/// One payout by id, only if it belongs to the merchant.
+static SELECT_PAYOUT_OF: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("select {PAYOUT_COLUMNS} from payout where payout_id = ?1 and merchant_id = ?2")
+});
+
+/// `insert into payout` with every column, skipping a taken (merchant, orderId).
+static INSERT_PAYOUT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
         "insert into payout ({PAYOUT_COLUMNS}, request_fingerprint, create_response) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-         $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, \
-         $33, $34, $35, $36) on conflict (merchant_id, order_id) do nothing"
-    );
-    let q = sqlx::query(&sql).bind(p.id.hex());
-    let q = PayoutBinds::of(p).bind_with_version(q, p.version);
-    Ok(q.bind(&meta.order_fingerprint)
-        .bind(&meta.response)
-        .execute(&mut *c)
-        .await?
-        .rows_affected())
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+         ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, \
+         ?33, ?34, ?35, ?36) on conflict (merchant_id, order_id) do nothing"
+    )
+});
+
+/// Inserts a payout unless its (merchant, orderId) is taken; returns the rows inserted (0 or 1).
+/// The column values come precomputed ([`PayoutBinds::of`], on the caller's thread: the JSON
+/// rendering of the payout should not run on the single writer thread).
+fn insert_payout(c: &Connection, b: &PayoutBinds, meta: &CreateMeta) -> StoreResult<u64> {
+    // Same order as PAYOUT_COLUMNS.
+    let n = exec(
+        c,
+        &INSERT_PAYOUT,
+        params![
+            b.id,
+            b.merchant_id,
+            b.customer_id,
+            b.order_id,
+            b.amount,
+            b.currency,
+            b.initial_amount,
+            b.initial_currency,
+            b.status,
+            b.status_reason,
+            b.kyc_verified,
+            b.previous_transaction_count,
+            b.customer,
+            b.return_urls,
+            b.webhook_url,
+            b.router_id,
+            b.routing_reason,
+            b.predicted_psp_id,
+            b.processor_psp_id,
+            b.psp_transaction_id,
+            b.destination,
+            b.metadata,
+            b.confirmed_at,
+            b.confirmation_deadline,
+            b.dispatch,
+            b.next_action_at,
+            b.sync_attempts,
+            b.submitted_at,
+            b.history,
+            b.version,
+            b.created_at,
+            b.updated_at,
+            b.routing_detail,
+            b.fx_detail,
+            meta.order_fingerprint,
+            meta.response,
+        ],
+    )?;
+    Ok(n.rows_affected())
 }
 
-async fn idem_lookup(
-    conn: &mut SqliteConnection,
+fn idem_lookup(
+    conn: &Connection,
     scope: &str,
     key: &str,
     fingerprint: &str,
     not_before: i64,
 ) -> StoreResult<IdemCheck> {
-    let row = sqlx::query(
+    let row = opt(
+        conn,
         "select fingerprint, status_code, body, created_at from idempotency_key \
-         where scope = $1 and idem_key = $2",
-    )
-    .bind(scope)
-    .bind(key)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
+         where scope = ?1 and idem_key = ?2",
+        params![scope, key],
+        |r| {
+            Ok((
+                r.try_get::<String, _>(0)?,
+                r.try_get::<i64, _>(1)?,
+                r.try_get::<String, _>(2)?,
+                r.try_get::<i64, _>(3)?,
+            ))
+        },
+    )?;
+    let Some((fp, status, body, created)) = row else {
         return Ok(IdemCheck::Fresh);
     };
-    let created: i64 = row.try_get("created_at")?;
     if created < not_before {
-        sqlx::query("delete from idempotency_key where scope = $1 and idem_key = $2")
-            .bind(scope)
-            .bind(key)
-            .execute(&mut *conn)
-            .await?;
+        exec(
+            conn,
+            "delete from idempotency_key where scope = ?1 and idem_key = ?2",
+            params![scope, key],
+        )?;
         return Ok(IdemCheck::Fresh);
     }
-    let fp: String = row.try_get("fingerprint")?;
     if fp != fingerprint {
         return Ok(IdemCheck::Mismatch);
     }
     Ok(IdemCheck::Replay(StoredResponse {
-        status: row.try_get::<i64, _>("status_code")? as u16,
-        body: row.try_get("body")?,
+        status: status as u16,
+        body,
     }))
 }
 
-async fn idem_insert(conn: &mut SqliteConnection, idem: &IdemWrite) -> StoreResult<()> {
-    sqlx::query(
+fn idem_insert(conn: &Connection, idem: &IdemWrite) -> StoreResult<()> {
+    exec(
+        conn,
         "insert into idempotency_key (scope, idem_key, fingerprint, status_code, body, created_at) \
-         values ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&idem.scope)
-    .bind(&idem.key)
-    .bind(&idem.fingerprint)
-    .bind(i64::from(idem.response.status))
-    .bind(&idem.response.body)
-    .bind(to_ms(idem.created_at))
-    .execute(&mut *conn)
-    .await?;
+         values (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            &idem.scope,
+            &idem.key,
+            &idem.fingerprint,
+            i64::from(idem.response.status),
+            &idem.response.body,
+            to_ms(idem.created_at)
+        ],
+    )?;
     Ok(())
 }
 
-async fn insert_events(conn: &mut SqliteConnection, events: &[NewEvent]) -> StoreResult<()> {
+fn insert_events(conn: &Connection, events: &[NewEvent]) -> StoreResult<()> {
     for e in events {
-        sqlx::query(
+        exec(
+            conn,
             "insert into event (event_id, merchant_id, kind, transaction_id, event_type, status, \
-             body, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(e.id.hex())
-        .bind(e.merchant_id.hex())
-        .bind(e.kind)
-        .bind(&e.transaction_id)
-        .bind(e.event_type)
-        .bind(&e.status)
-        .bind(&e.body)
-        .bind(to_ms(e.created_at))
-        .execute(&mut *conn)
-        .await?;
+             body, created_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                e.id.hex(),
+                e.merchant_id.hex(),
+                e.kind,
+                &e.transaction_id,
+                e.event_type,
+                &e.status,
+                &e.body,
+                to_ms(e.created_at)
+            ],
+        )?;
         for t in &e.targets {
-            sqlx::query(
+            exec(
+                conn,
                 "insert into delivery (delivery_id, merchant_id, event_id, event_type, \
                  transaction_id, endpoint_id, url, status, attempt_count, next_attempt_at, \
-                 window_start, created_at) values ($1, $2, $3, $4, $5, $6, $7, 'PENDING', 0, $8, $8, $8)",
-            )
-            .bind(DeliveryId(uuid::Uuid::now_v7()).hex())
-            .bind(e.merchant_id.hex())
-            .bind(e.id.hex())
-            .bind(e.event_type)
-            .bind(&e.transaction_id)
-            .bind(t.endpoint_id.map(|i| i.hex()))
-            .bind(&t.url)
-            .bind(to_ms(e.created_at))
-            .execute(&mut *conn)
-            .await?;
+                 window_start, created_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'PENDING', 0, ?8, ?8, ?8)",
+                params![
+                    DeliveryId(uuid::Uuid::now_v7()).hex(),
+                    e.merchant_id.hex(),
+                    e.id.hex(),
+                    e.event_type,
+                    &e.transaction_id,
+                    t.endpoint_id.map(|i| i.hex()),
+                    &t.url,
+                    to_ms(e.created_at)
+                ],
+            )?;
         }
     }
     Ok(())
 }
 
-fn endpoint_from_row(r: &SqliteRow) -> StoreResult<EndpointRecord> {
+fn endpoint_from_row(r: &Row<'_>) -> StoreResult<EndpointRecord> {
     Ok(EndpointRecord {
         id: hex_id(r.try_get("endpoint_id")?, EndpointId::parse, "endpoint_id")?,
         merchant_id: hex_id(r.try_get("merchant_id")?, MerchantId::parse, "merchant_id")?,
@@ -568,7 +489,7 @@ const DELIVERY_COLUMNS: &str = "d.delivery_id, d.merchant_id, d.event_id, d.even
     d.transaction_id, d.endpoint_id, d.url, d.status, d.attempt_count, d.next_attempt_at, \
     d.last_attempt_at, d.window_start, d.retry_from, d.created_at";
 
-fn delivery_from_row(r: &SqliteRow) -> StoreResult<DeliveryRecord> {
+fn delivery_from_row(r: &Row<'_>) -> StoreResult<DeliveryRecord> {
     Ok(DeliveryRecord {
         id: hex_id(r.try_get("delivery_id")?, DeliveryId::parse, "delivery_id")?,
         merchant_id: hex_id(r.try_get("merchant_id")?, MerchantId::parse, "merchant_id")?,
@@ -590,8 +511,10 @@ fn delivery_from_row(r: &SqliteRow) -> StoreResult<DeliveryRecord> {
     })
 }
 
-/// Column values of a payout, in [`PAYOUT_COLUMNS`] order minus the id.
+/// Column values of a payout, in [`PAYOUT_COLUMNS`] order.
 struct PayoutBinds {
+    id: String,
+    version: i64,
     merchant_id: String,
     customer_id: String,
     order_id: String,
@@ -629,6 +552,8 @@ struct PayoutBinds {
 impl PayoutBinds {
     fn of(p: &Payout) -> Self {
         Self {
+            id: p.id.hex(),
+            version: p.version,
             merchant_id: p.merchant_id.hex(),
             customer_id: p.customer_id.hex(),
             order_id: p.order_id.clone(),
@@ -663,51 +588,41 @@ impl PayoutBinds {
             fx_detail: p.fx_detail.clone(),
         }
     }
-
-    /// Binds the columns of the update statement ($2..$31): everything but id and version.
-    fn bind<'q>(
-        self,
-        q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
-        let (history, created, updated) = (self.history.clone(), self.created_at, self.updated_at);
-        self.bind_prefix(q)
-            .bind(history)
-            .bind(created)
-            .bind(updated)
-    }
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("select 1").execute(&self.reader).await?;
+        self.read(|c| one(c, "select 1", [], |r| r.try_get::<i64, _>(0)))?;
         Ok(())
     }
 
     async fn get_setting(&self, name: &str) -> StoreResult<Option<String>> {
-        Ok(
-            sqlx::query_scalar("select value from setting where name = $1")
-                .bind(name)
-                .fetch_optional(&self.reader)
-                .await?,
-        )
+        Ok(self.read(|c| {
+            opt(
+                c,
+                "select value from setting where name = ?1",
+                params![name],
+                |r| r.try_get(0),
+            )
+        })?)
     }
 
     async fn init_setting(&self, name: &str, value: &str) -> StoreResult<String> {
         let (name, value) = (name.to_string(), value.to_string());
         self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query("insert into setting (name, value) values ($1, $2) on conflict (name) do nothing")
-                    .bind(&name)
-                    .bind(&value)
-                    .execute(&mut *c)
-                    .await?;
-                let v: String = sqlx::query_scalar("select value from setting where name = $1")
-                    .bind(&name)
-                    .fetch_one(&mut *c)
-                    .await?;
-                Ok((true, v))
-            })
+            exec(
+                c,
+                "insert into setting (name, value) values (?1, ?2) on conflict (name) do nothing",
+                params![&name, &value],
+            )?;
+            let v: String = one(
+                c,
+                "select value from setting where name = ?1",
+                params![&name],
+                |r| r.try_get(0),
+            )?;
+            Ok((true, v))
         })
         .await
     }
@@ -715,17 +630,13 @@ impl Store for SqliteStore {
     async fn put_setting(&self, name: &str, value: &str) -> StoreResult<()> {
         let (name, value) = (name.to_string(), value.to_string());
         self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "insert into setting (name, value) values ($1, $2) \
+            exec(
+                c,
+                "insert into setting (name, value) values (?1, ?2) \
                      on conflict (name) do update set value = excluded.value",
-                )
-                .bind(&name)
-                .bind(&value)
-                .execute(&mut *c)
-                .await?;
-                Ok((true, ()))
-            })
+                params![&name, &value],
+            )?;
+            Ok((true, ()))
         })
         .await
     }
@@ -733,141 +644,145 @@ impl Store for SqliteStore {
     async fn insert_merchant(&self, m: &MerchantRecord) -> StoreResult<()> {
         let m = m.clone();
         self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "insert into merchant (merchant_id, name, mode, active, enabled_currencies, \
+            exec(
+                c,
+                "insert into merchant (merchant_id, name, mode, active, enabled_currencies, \
                      payout_confirmation_required, default_router_id, allowed_frame_origins, \
                      webhook_secret_enc, created_at, updated_at) \
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(m.id.hex())
-                .bind(&m.name)
-                .bind(&m.mode)
-                .bind(m.active)
-                .bind(json(&m.enabled_currencies))
-                .bind(m.payout_confirmation_required)
-                .bind(m.default_router_id.map(|r| r.hex()))
-                .bind(json(&m.allowed_frame_origins))
-                .bind(&m.webhook_secret_enc)
-                .bind(to_ms(m.created_at))
-                .bind(to_ms(m.updated_at))
-                .execute(&mut *c)
-                .await?;
-                Ok((true, ()))
-            })
+                     values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    m.id.hex(),
+                    &m.name,
+                    &m.mode,
+                    m.active,
+                    json(&m.enabled_currencies),
+                    m.payout_confirmation_required,
+                    m.default_router_id.map(|r| r.hex()),
+                    json(&m.allowed_frame_origins),
+                    &m.webhook_secret_enc,
+                    to_ms(m.created_at),
+                    to_ms(m.updated_at)
+                ],
+            )?;
+            Ok((true, ()))
         })
         .await
     }
 
     async fn get_merchant(&self, id: MerchantId) -> StoreResult<Option<MerchantRecord>> {
-        sqlx::query("select * from merchant where merchant_id = $1")
-            .bind(id.hex())
-            .fetch_optional(&self.reader)
-            .await?
-            .map(|r| merchant_from_row(&r))
-            .transpose()
+        self.read(|c| {
+            opt(
+                c,
+                "select * from merchant where merchant_id = ?1",
+                params![id.hex()],
+                merchant_from_row,
+            )
+        })
     }
 
     async fn update_merchant(&self, m: &MerchantRecord) -> StoreResult<()> {
         let m = m.clone();
         self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "update merchant set name = $2, active = $3, enabled_currencies = $4, \
-                     payout_confirmation_required = $5, default_router_id = $6, \
-                     allowed_frame_origins = $7, webhook_secret_enc = $8, updated_at = $9 \
-                     where merchant_id = $1",
-                )
-                .bind(m.id.hex())
-                .bind(&m.name)
-                .bind(m.active)
-                .bind(json(&m.enabled_currencies))
-                .bind(m.payout_confirmation_required)
-                .bind(m.default_router_id.map(|r| r.hex()))
-                .bind(json(&m.allowed_frame_origins))
-                .bind(&m.webhook_secret_enc)
-                .bind(to_ms(m.updated_at))
-                .execute(&mut *c)
-                .await?;
-                Ok((true, ()))
-            })
+            exec(
+                c,
+                "update merchant set name = ?2, active = ?3, enabled_currencies = ?4, \
+                     payout_confirmation_required = ?5, default_router_id = ?6, \
+                     allowed_frame_origins = ?7, webhook_secret_enc = ?8, updated_at = ?9 \
+                     where merchant_id = ?1",
+                params![
+                    m.id.hex(),
+                    &m.name,
+                    m.active,
+                    json(&m.enabled_currencies),
+                    m.payout_confirmation_required,
+                    m.default_router_id.map(|r| r.hex()),
+                    json(&m.allowed_frame_origins),
+                    &m.webhook_secret_enc,
+                    to_ms(m.updated_at)
+                ],
+            )?;
+            Ok((true, ()))
         })
         .await
     }
 
     async fn list_merchants(&self) -> StoreResult<Vec<MerchantRecord>> {
-        sqlx::query("select * from merchant order by created_at desc, merchant_id desc")
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(merchant_from_row)
-            .collect()
+        self.read(|c| {
+            all(
+                c,
+                "select * from merchant order by created_at desc, merchant_id desc",
+                [],
+                merchant_from_row,
+            )
+        })
     }
 
     async fn insert_api_key(&self, k: &ApiKeyRecord) -> StoreResult<()> {
         let k = k.clone();
         self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "insert into api_key (api_key_id, merchant_id, name, key_hash, prefix, last4, \
-                     demo, created_at, revoked_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(k.id.hex())
-                .bind(k.merchant_id.hex())
-                .bind(&k.name)
-                .bind(&k.key_hash)
-                .bind(&k.prefix)
-                .bind(&k.last4)
-                .bind(k.demo)
-                .bind(to_ms(k.created_at))
-                .bind(k.revoked_at.map(to_ms))
-                .execute(&mut *c)
-                .await?;
-                Ok((true, ()))
-            })
+            exec(
+                c,
+                "insert into api_key (api_key_id, merchant_id, name, key_hash, prefix, last4, \
+                     demo, created_at, revoked_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    k.id.hex(),
+                    k.merchant_id.hex(),
+                    &k.name,
+                    &k.key_hash,
+                    &k.prefix,
+                    &k.last4,
+                    k.demo,
+                    to_ms(k.created_at),
+                    k.revoked_at.map(to_ms)
+                ],
+            )?;
+            Ok((true, ()))
         })
         .await
     }
 
     async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
-        sqlx::query("select * from api_key where key_hash = $1")
-            .bind(key_hash)
-            .fetch_optional(&self.reader)
-            .await?
-            .map(|r| api_key_from_row(&r))
-            .transpose()
+        self.read(|c| {
+            opt(
+                c,
+                "select * from api_key where key_hash = ?1",
+                params![key_hash],
+                api_key_from_row,
+            )
+        })
     }
 
     async fn insert_client(&self, cr: &ClientRecord) -> StoreResult<()> {
         let cr = cr.clone();
         self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "insert into client_credential (client_id, merchant_id, name, secret_hash, \
-                     demo, created_at, revoked_at) values ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(cr.client_id.hex())
-                .bind(cr.merchant_id.hex())
-                .bind(&cr.name)
-                .bind(&cr.secret_hash)
-                .bind(cr.demo)
-                .bind(to_ms(cr.created_at))
-                .bind(cr.revoked_at.map(to_ms))
-                .execute(&mut *c)
-                .await?;
-                Ok((true, ()))
-            })
+            exec(
+                c,
+                "insert into client_credential (client_id, merchant_id, name, secret_hash, \
+                     demo, created_at, revoked_at) values (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    cr.client_id.hex(),
+                    cr.merchant_id.hex(),
+                    &cr.name,
+                    &cr.secret_hash,
+                    cr.demo,
+                    to_ms(cr.created_at),
+                    cr.revoked_at.map(to_ms)
+                ],
+            )?;
+            Ok((true, ()))
         })
         .await
     }
 
     async fn get_client(&self, id: ClientId) -> StoreResult<Option<ClientRecord>> {
-        sqlx::query("select * from client_credential where client_id = $1")
-            .bind(id.hex())
-            .fetch_optional(&self.reader)
-            .await?
-            .map(|r| client_from_row(&r))
-            .transpose()
+        self.read(|c| {
+            opt(
+                c,
+                "select * from client_credential where client_id = ?1",
+                params![id.hex()],
+                client_from_row,
+            )
+        })
     }
 
     async fn revoke_demo_credentials(
@@ -877,18 +792,13 @@ impl Store for SqliteStore {
         now: OffsetDateTime,
     ) -> StoreResult<()> {
         self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "update api_key set revoked_at = $3 where merchant_id = $1 and demo = 1 \
-                     and api_key_id <> $2 and revoked_at is null",
-                )
-                .bind(merchant.hex())
-                .bind(keep_key.hex())
-                .bind(to_ms(now))
-                .execute(&mut *c)
-                .await?;
-                Ok((true, ()))
-            })
+            exec(
+                c,
+                "update api_key set revoked_at = ?3 where merchant_id = ?1 and demo = 1 \
+                     and api_key_id <> ?2 and revoked_at is null",
+                params![merchant.hex(), keep_key.hex(), to_ms(now)],
+            )?;
+            Ok((true, ()))
         })
         .await
     }
@@ -901,18 +811,14 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let secret_hash = secret_hash.to_string();
         self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "update client_credential set secret_hash = $2, last_used_at = null, \
-                     revoked_at = null, created_at = created_at where client_id = $1",
-                )
-                .bind(id.hex())
-                .bind(&secret_hash)
-                .execute(&mut *c)
-                .await?;
-                let _ = now;
-                Ok((true, ()))
-            })
+            exec(
+                c,
+                "update client_credential set secret_hash = ?2, last_used_at = null, \
+                     revoked_at = null, created_at = created_at where client_id = ?1",
+                params![id.hex(), &secret_hash],
+            )?;
+            let _ = now;
+            Ok((true, ()))
         })
         .await
     }
@@ -920,46 +826,37 @@ impl Store for SqliteStore {
     async fn insert_psp_account(&self, a: &PspAccount, now: OffsetDateTime) -> StoreResult<()> {
         let a = a.clone();
         self.write(move |c| {
-            Box::pin(async move {
-                let countries: Vec<&str> = a.countries.iter().map(|c| c.as_str()).collect();
-                sqlx::query(
-                    "insert into psp_account (psp_account_id, merchant_id, name, connector, enabled, \
+            let countries: Vec<&str> = a.countries.iter().map(|c| c.as_str()).collect();
+            exec(
+                c,
+                "insert into psp_account (psp_account_id, merchant_id, name, connector, enabled, \
                      currencies, countries, methods, directions, kyc_required, latency_ms, \
                      force_decline, decline_rate_bp, created_at, updated_at) \
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
-                )
-                .bind(a.id.hex())
-                .bind(a.merchant_id.hex())
-                .bind(&a.name)
-                .bind(&a.connector)
-                .bind(a.enabled)
-                .bind(json(&a.currencies))
-                .bind(json(&countries))
-                .bind(json(&a.methods))
-                .bind(json(&a.directions))
-                .bind(a.kyc_required)
-                .bind(i64::from(a.latency_ms))
-                .bind(a.force_decline.map(|d| d.as_str()))
-                .bind(i64::from(a.decline_rate_bp))
-                .bind(to_ms(now))
-                .execute(&mut *c)
-                .await?;
-                Ok((true, ()))
-            })
+                     values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)",
+                params![
+                    a.id.hex(),
+                    a.merchant_id.hex(),
+                    &a.name,
+                    &a.connector,
+                    a.enabled,
+                    json(&a.currencies),
+                    json(&countries),
+                    json(&a.methods),
+                    json(&a.directions),
+                    a.kyc_required,
+                    i64::from(a.latency_ms),
+                    a.force_decline.map(|d| d.as_str()),
+                    i64::from(a.decline_rate_bp),
+                    to_ms(now)
+                ],
+            )?;
+            Ok((true, ()))
         })
         .await
     }
 
     async fn list_psp_accounts(&self, merchant: MerchantId) -> StoreResult<Vec<PspAccount>> {
-        sqlx::query(
-            "select * from psp_account where merchant_id = $1 order by created_at, psp_account_id",
-        )
-        .bind(merchant.hex())
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(psp_from_row)
-        .collect()
+        self.read(|c| all(c, "select * from psp_account where merchant_id = ?1 order by created_at, psp_account_id", params![merchant.hex()], psp_from_row))
     }
 
     async fn ensure_customer(
@@ -969,38 +866,25 @@ impl Store for SqliteStore {
         candidate: CustomerId,
         now: OffsetDateTime,
     ) -> StoreResult<CustomerId> {
-        let existing: Option<String> = sqlx::query_scalar(
-            "select customer_id from customer where merchant_id = $1 and external_user_id = $2",
-        )
-        .bind(merchant.hex())
-        .bind(external_user_id)
-        .fetch_optional(&self.reader)
-        .await?;
+        let existing: Option<String> = self.read(|c| {
+            opt(
+                c,
+                "select customer_id from customer where merchant_id = ?1 and external_user_id = ?2",
+                params![merchant.hex(), external_user_id],
+                |r| r.try_get(0),
+            )
+        })?;
         if let Some(id) = existing {
             return hex_id(&id, CustomerId::parse, "customer_id");
         }
         let ext = external_user_id.to_string();
         self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "insert into customer (customer_id, merchant_id, external_user_id, created_at) \
-                     values ($1, $2, $3, $4) on conflict (merchant_id, external_user_id) do nothing",
-                )
-                .bind(candidate.hex())
-                .bind(merchant.hex())
-                .bind(&ext)
-                .bind(to_ms(now))
-                .execute(&mut *c)
-                .await?;
-                let id: String = sqlx::query_scalar(
-                    "select customer_id from customer where merchant_id = $1 and external_user_id = $2",
-                )
-                .bind(merchant.hex())
-                .bind(&ext)
-                .fetch_one(&mut *c)
-                .await?;
+            {
+                exec(c, "insert into customer (customer_id, merchant_id, external_user_id, created_at) \
+                     values (?1, ?2, ?3, ?4) on conflict (merchant_id, external_user_id) do nothing", params![candidate.hex(), merchant.hex(), &ext, to_ms(now)])?;
+                let id: String = one(c, "select customer_id from customer where merchant_id = ?1 and external_user_id = ?2", params![merchant.hex(), &ext], |r| r.try_get(0))?;
                 Ok((true, hex_id(&id, CustomerId::parse, "customer_id")?))
-            })
+            }
         })
         .await
     }
@@ -1012,26 +896,30 @@ impl Store for SqliteStore {
         fingerprint: &str,
         not_before: OffsetDateTime,
     ) -> StoreResult<IdemCheck> {
-        let mut conn = self.reader.acquire().await?;
-        let row = sqlx::query(
-            "select fingerprint, status_code, body, created_at from idempotency_key \
-             where scope = $1 and idem_key = $2 and created_at >= $3",
-        )
-        .bind(scope)
-        .bind(key)
-        .bind(to_ms(not_before))
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some(row) = row else {
+        let row = self.read(|c| {
+            opt(
+                c,
+                "select fingerprint, status_code, body from idempotency_key \
+                 where scope = ?1 and idem_key = ?2 and created_at >= ?3",
+                params![scope, key, to_ms(not_before)],
+                |r| {
+                    Ok((
+                        r.try_get::<String, _>(0)?,
+                        r.try_get::<i64, _>(1)?,
+                        r.try_get::<String, _>(2)?,
+                    ))
+                },
+            )
+        })?;
+        let Some((fp, status, body)) = row else {
             return Ok(IdemCheck::Fresh);
         };
-        let fp: String = row.try_get("fingerprint")?;
         if fp != fingerprint {
             return Ok(IdemCheck::Mismatch);
         }
         Ok(IdemCheck::Replay(StoredResponse {
-            status: row.try_get::<i64, _>("status_code")? as u16,
-            body: row.try_get("body")?,
+            status: status as u16,
+            body,
         }))
     }
 
@@ -1042,23 +930,19 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         let idem = idem.clone();
         self.write(move |c| {
-            Box::pin(async move {
-                match idem_lookup(
-                    c,
-                    &idem.scope,
-                    &idem.key,
-                    &idem.fingerprint,
-                    to_ms(not_before),
-                )
-                .await?
-                {
-                    IdemCheck::Fresh => {
-                        idem_insert(c, &idem).await?;
-                        Ok((true, true))
-                    }
-                    IdemCheck::Replay(_) | IdemCheck::Mismatch => Ok((false, false)),
+            match idem_lookup(
+                c,
+                &idem.scope,
+                &idem.key,
+                &idem.fingerprint,
+                to_ms(not_before),
+            )? {
+                IdemCheck::Fresh => {
+                    idem_insert(c, &idem)?;
+                    Ok((true, true))
                 }
-            })
+                IdemCheck::Replay(_) | IdemCheck::Mismatch => Ok((false, false)),
+            }
         })
         .await
     }
@@ -1069,9 +953,9 @@ impl Store for SqliteStore {
         meta: &CreateMeta,
         events: &[NewEvent],
     ) -> StoreResult<CreateOutcome> {
-        let (p, meta, events) = (payout.clone(), meta.clone(), events.to_vec());
+        let (b, meta, events) = (PayoutBinds::of(payout), meta.clone(), events.to_vec());
         self.write(move |c| {
-            Box::pin(async move {
+            {
                 if let Some(idem) = &meta.idem {
                     match idem_lookup(
                         c,
@@ -1079,41 +963,37 @@ impl Store for SqliteStore {
                         &idem.key,
                         &idem.fingerprint,
                         to_ms(meta.idem_not_before),
-                    )
-                    .await?
-                    {
+                    )? {
                         IdemCheck::Fresh => {}
                         IdemCheck::Replay(r) => return Ok((true, CreateOutcome::IdemReplay(r))),
                         IdemCheck::Mismatch => return Ok((true, CreateOutcome::IdemMismatch)),
                     }
                 }
                 // Insert first; only a conflict (a repeated orderId) needs the extra read.
-                let inserted = insert_payout(c, &p, &meta).await?;
+                let inserted = insert_payout(c, &b, &meta)?;
                 if inserted == 0 {
-                    let row = sqlx::query(
+                    let (fp, response): (String, String) = one(
+                        c,
                         "select request_fingerprint, create_response from payout \
-                         where merchant_id = $1 and order_id = $2",
-                    )
-                    .bind(p.merchant_id.hex())
-                    .bind(&p.order_id)
-                    .fetch_one(&mut *c)
-                    .await?;
-                    let fp: String = row.try_get("request_fingerprint")?;
+                         where merchant_id = ?1 and order_id = ?2",
+                        params![&b.merchant_id, &b.order_id],
+                        |r| Ok((r.try_get(0)?, r.try_get(1)?)),
+                    )?;
                     return Ok((
                         true,
                         if fp == meta.order_fingerprint {
-                            CreateOutcome::OrderReplay(row.try_get("create_response")?)
+                            CreateOutcome::OrderReplay(response)
                         } else {
                             CreateOutcome::DuplicateOrderId
                         },
                     ));
                 }
-                insert_events(c, &events).await?;
+                insert_events(c, &events)?;
                 if let Some(idem) = &meta.idem {
-                    idem_insert(c, idem).await?;
+                    idem_insert(c, idem)?;
                 }
                 Ok((true, CreateOutcome::Created))
-            })
+            }
         })
         .await
     }
@@ -1123,104 +1003,123 @@ impl Store for SqliteStore {
         merchant: Option<MerchantId>,
         id: PayoutId,
     ) -> StoreResult<Option<Payout>> {
-        let row =
-            match merchant {
-                Some(m) => sqlx::query(&format!(
-                    "select {PAYOUT_COLUMNS} from payout where payout_id = $1 and merchant_id = $2"
-                ))
-                .bind(id.hex())
-                .bind(m.hex())
-                .fetch_optional(&self.reader)
-                .await?,
-                None => {
-                    sqlx::query(&format!(
-                        "select {PAYOUT_COLUMNS} from payout where payout_id = $1"
-                    ))
-                    .bind(id.hex())
-                    .fetch_optional(&self.reader)
-                    .await?
-                }
-            };
-        row.map(|r| payout_from_row(&r)).transpose()
+        let id = id.hex();
+        match merchant {
+            Some(m) => {
+                self.read(|c| opt(c, &SELECT_PAYOUT_OF, params![id, m.hex()], payout_from_row))
+            }
+            None => self.read(|c| opt(c, &SELECT_PAYOUT, params![id], payout_from_row)),
+        }
     }
 
     async fn save_payout(&self, w: PayoutWrite<'_>) -> StoreResult<SaveOutcome> {
-        let p = w.payout.clone();
+        let b = PayoutBinds::of(w.payout);
+        let is_final = w.payout.status.is_final();
         let expected = w.expected_version;
         let events = w.events;
         let idem = w.idem;
         let pan = w.pan;
         let release = w.release_lease_of.map(str::to_string);
         self.write(move |c| {
-            Box::pin(async move {
+            {
                 if let Some(idem) = &idem {
-                    match idem_lookup(c, &idem.scope, &idem.key, &idem.fingerprint, to_ms(idem.not_before)).await? {
+                    match idem_lookup(c, &idem.scope, &idem.key, &idem.fingerprint, to_ms(idem.not_before))? {
                         IdemCheck::Fresh => {}
                         IdemCheck::Replay(_) | IdemCheck::Mismatch => {
                             return Ok((false, SaveOutcome::IdemTaken));
                         }
                     }
                 }
-                let (pan_mode, pan_bytes): (i64, Option<Vec<u8>>) = if p.status.is_final() {
+                let (pan_mode, pan_bytes): (i64, Option<Vec<u8>>) = if is_final {
                     (2, None)
                 } else {
                     match pan {
                         PanUpdate::Keep => (0, None),
-                        PanUpdate::Set(b) => (1, Some(b)),
+                        PanUpdate::Set(bytes) => (1, Some(bytes)),
                         PanUpdate::Clear => (2, None),
                     }
                 };
-                let q = sqlx::query(
-                    "update payout set merchant_id = $2, customer_id = $3, order_id = $4, \
-                     amount = $5, currency = $6, initial_amount = $7, initial_currency = $8, \
-                     status = $9, status_reason = $10, kyc_verified = $11, \
-                     previous_transaction_count = $12, customer = $13, return_urls = $14, \
-                     webhook_url = $15, router_id = $16, routing_reason = $17, \
-                     predicted_psp_id = $18, processor_psp_id = $19, psp_transaction_id = $20, \
-                     destination = $21, metadata = $22, confirmed_at = $23, \
-                     confirmation_deadline = $24, dispatch = $25, next_action_at = $26, \
-                     sync_attempts = $27, submitted_at = $28, history = $29, created_at = $30, \
-                     updated_at = $31, version = version + 1, \
-                     pan_enc = case $33 when 0 then pan_enc when 1 then $34 else null end, \
-                     lease_owner = case when $35 is not null and lease_owner = $35 then null else lease_owner end, \
-                     lease_until = case when $35 is not null and lease_owner = $35 then null else lease_until end, \
-                     routing_detail = $36, fx_detail = $37 \
-                     where payout_id = $1 and version = $32",
-                )
-                .bind(p.id.hex());
-                let binds = PayoutBinds::of(&p);
-                let (routing, fx) = binds.details();
-                let res = binds
-                    .bind(q)
-                    .bind(expected)
-                    .bind(pan_mode)
-                    .bind(pan_bytes)
-                    .bind(release)
-                    .bind(routing)
-                    .bind(fx)
-                    .execute(&mut *c)
-                    .await?;
+                let res = exec(
+                    c,
+                    "update payout set merchant_id = ?2, customer_id = ?3, order_id = ?4, \
+                     amount = ?5, currency = ?6, initial_amount = ?7, initial_currency = ?8, \
+                     status = ?9, status_reason = ?10, kyc_verified = ?11, \
+                     previous_transaction_count = ?12, customer = ?13, return_urls = ?14, \
+                     webhook_url = ?15, router_id = ?16, routing_reason = ?17, \
+                     predicted_psp_id = ?18, processor_psp_id = ?19, psp_transaction_id = ?20, \
+                     destination = ?21, metadata = ?22, confirmed_at = ?23, \
+                     confirmation_deadline = ?24, dispatch = ?25, next_action_at = ?26, \
+                     sync_attempts = ?27, submitted_at = ?28, history = ?29, created_at = ?30, \
+                     updated_at = ?31, version = version + 1, \
+                     pan_enc = case ?33 when 0 then pan_enc when 1 then ?34 else null end, \
+                     lease_owner = case when ?35 is not null and lease_owner = ?35 then null else lease_owner end, \
+                     lease_until = case when ?35 is not null and lease_owner = ?35 then null else lease_until end, \
+                     routing_detail = ?36, fx_detail = ?37 \
+                     where payout_id = ?1 and version = ?32",
+                    params![
+                        b.id,
+                        b.merchant_id,
+                        b.customer_id,
+                        b.order_id,
+                        b.amount,
+                        b.currency,
+                        b.initial_amount,
+                        b.initial_currency,
+                        b.status,
+                        b.status_reason,
+                        b.kyc_verified,
+                        b.previous_transaction_count,
+                        b.customer,
+                        b.return_urls,
+                        b.webhook_url,
+                        b.router_id,
+                        b.routing_reason,
+                        b.predicted_psp_id,
+                        b.processor_psp_id,
+                        b.psp_transaction_id,
+                        b.destination,
+                        b.metadata,
+                        b.confirmed_at,
+                        b.confirmation_deadline,
+                        b.dispatch,
+                        b.next_action_at,
+                        b.sync_attempts,
+                        b.submitted_at,
+                        b.history,
+                        b.created_at,
+                        b.updated_at,
+                        expected,
+                        pan_mode,
+                        pan_bytes,
+                        release,
+                        b.routing_detail,
+                        b.fx_detail,
+                    ],
+                )?;
                 if res.rows_affected() == 0 {
                     return Ok((false, SaveOutcome::VersionConflict));
                 }
-                insert_events(c, &events).await?;
+                insert_events(c, &events)?;
                 if let Some(idem) = &idem {
-                    idem_insert(c, idem).await?;
+                    idem_insert(c, idem)?;
                 }
                 Ok((true, SaveOutcome::Saved))
-            })
+            }
         })
         .await
     }
 
     async fn payout_pan(&self, id: PayoutId) -> StoreResult<Option<Vec<u8>>> {
-        Ok(sqlx::query_scalar::<_, Option<Vec<u8>>>(
-            "select pan_enc from payout where payout_id = $1",
-        )
-        .bind(id.hex())
-        .fetch_optional(&self.reader)
-        .await?
-        .flatten())
+        Ok(self
+            .read(|c| {
+                opt(
+                    c,
+                    "select pan_enc from payout where payout_id = ?1",
+                    params![id.hex()],
+                    |r| r.try_get::<Option<Vec<u8>>, _>(0),
+                )
+            })?
+            .flatten())
     }
 
     async fn claim_due_payouts(
@@ -1232,95 +1131,80 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<PayoutId>> {
         let owner = owner.to_string();
         self.write(move |c| {
-            Box::pin(async move {
-                let ids: Vec<String> = sqlx::query_scalar(
-                    "update payout set lease_owner = $2, lease_until = $3 where payout_id in ( \
+            let ids: Vec<String> = all(
+                c,
+                "update payout set lease_owner = ?2, lease_until = ?3 where payout_id in ( \
                        select payout_id from payout where next_action_at is not null \
-                       and next_action_at <= $1 and (lease_until is null or lease_until < $1) \
-                       order by next_action_at limit $4) returning payout_id",
-                )
-                .bind(to_ms(now))
-                .bind(&owner)
-                .bind(to_ms(lease_until))
-                .bind(limit)
-                .fetch_all(&mut *c)
-                .await?;
-                let ids = ids
-                    .iter()
-                    .map(|s| hex_id(s, PayoutId::parse, "payout_id"))
-                    .collect::<StoreResult<Vec<_>>>()?;
-                Ok((true, ids))
-            })
+                       and next_action_at <= ?1 and (lease_until is null or lease_until < ?1) \
+                       order by next_action_at limit ?4) returning payout_id",
+                params![to_ms(now), &owner, to_ms(lease_until), limit],
+                |r| r.try_get(0),
+            )?;
+            let ids = ids
+                .iter()
+                .map(|s| hex_id(s, PayoutId::parse, "payout_id"))
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok((true, ids))
         })
         .await
     }
 
     async fn release_payout_lease(&self, id: PayoutId, owner: &str) -> StoreResult<()> {
         let sql = "update payout set lease_owner = null, lease_until = null \
-                   where payout_id = $1 and lease_owner = $2";
+                   where payout_id = ?1 and lease_owner = ?2";
         self.exec(sql, vec![Arg::Text(id.hex()), Arg::Text(owner.into())])
             .await
             .map(|_| ())
     }
 
     async fn list_events(&self, transaction_id: &str) -> StoreResult<Vec<EventRecord>> {
-        sqlx::query(
-            "select event_id, event_type, status, body from event where transaction_id = $1 \
+        self.read(|c| {
+            all(
+                c,
+                "select event_id, event_type, status, body from event where transaction_id = ?1 \
              order by created_at, rowid",
-        )
-        .bind(transaction_id)
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(EventRecord {
-                id: hex_id(r.try_get("event_id")?, EventId::parse, "event_id")?,
-                event_type: r.try_get("event_type")?,
-                status: r.try_get("status")?,
-                body: r.try_get("body")?,
-            })
+                params![transaction_id],
+                |r| {
+                    Ok(EventRecord {
+                        id: hex_id(r.try_get("event_id")?, EventId::parse, "event_id")?,
+                        event_type: r.try_get("event_type")?,
+                        status: r.try_get("status")?,
+                        body: r.try_get("body")?,
+                    })
+                },
+            )
         })
-        .collect()
     }
 
     async fn insert_endpoint(&self, e: &EndpointRecord) -> StoreResult<()> {
         let e = e.clone();
         self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "insert into webhook_endpoint (endpoint_id, merchant_id, url, description, \
+            exec(
+                c,
+                "insert into webhook_endpoint (endpoint_id, merchant_id, url, description, \
                      enabled, event_types, statuses, headers, secret_enc, created_at, updated_at) \
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(e.id.hex())
-                .bind(e.merchant_id.hex())
-                .bind(&e.url)
-                .bind(&e.description)
-                .bind(e.enabled)
-                .bind(json(&e.event_types))
-                .bind(json(&e.statuses))
-                .bind(json(&e.headers))
-                .bind(&e.secret_enc)
-                .bind(to_ms(e.created_at))
-                .bind(to_ms(e.updated_at))
-                .execute(&mut *c)
-                .await?;
-                Ok((true, ()))
-            })
+                     values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    e.id.hex(),
+                    e.merchant_id.hex(),
+                    &e.url,
+                    &e.description,
+                    e.enabled,
+                    json(&e.event_types),
+                    json(&e.statuses),
+                    json(&e.headers),
+                    &e.secret_enc,
+                    to_ms(e.created_at),
+                    to_ms(e.updated_at)
+                ],
+            )?;
+            Ok((true, ()))
         })
         .await
     }
 
     async fn list_endpoints(&self, merchant: MerchantId) -> StoreResult<Vec<EndpointRecord>> {
-        sqlx::query(
-            "select * from webhook_endpoint where merchant_id = $1 order by created_at, endpoint_id",
-        )
-        .bind(merchant.hex())
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(endpoint_from_row)
-        .collect()
+        self.read(|c| all(c, "select * from webhook_endpoint where merchant_id = ?1 order by created_at, endpoint_id", params![merchant.hex()], endpoint_from_row))
     }
 
     async fn get_endpoint(
@@ -1328,44 +1212,44 @@ impl Store for SqliteStore {
         merchant: MerchantId,
         id: EndpointId,
     ) -> StoreResult<Option<EndpointRecord>> {
-        sqlx::query("select * from webhook_endpoint where merchant_id = $1 and endpoint_id = $2")
-            .bind(merchant.hex())
-            .bind(id.hex())
-            .fetch_optional(&self.reader)
-            .await?
-            .map(|r| endpoint_from_row(&r))
-            .transpose()
+        self.read(|c| {
+            opt(
+                c,
+                "select * from webhook_endpoint where merchant_id = ?1 and endpoint_id = ?2",
+                params![merchant.hex(), id.hex()],
+                endpoint_from_row,
+            )
+        })
     }
 
     async fn update_endpoint(&self, e: &EndpointRecord) -> StoreResult<bool> {
         let e = e.clone();
         self.write(move |c| {
-            Box::pin(async move {
-                let r = sqlx::query(
-                    "update webhook_endpoint set url = $3, description = $4, enabled = $5, \
-                     event_types = $6, statuses = $7, headers = $8, secret_enc = $9, \
-                     updated_at = $10 where merchant_id = $1 and endpoint_id = $2",
-                )
-                .bind(e.merchant_id.hex())
-                .bind(e.id.hex())
-                .bind(&e.url)
-                .bind(&e.description)
-                .bind(e.enabled)
-                .bind(json(&e.event_types))
-                .bind(json(&e.statuses))
-                .bind(json(&e.headers))
-                .bind(&e.secret_enc)
-                .bind(to_ms(e.updated_at))
-                .execute(&mut *c)
-                .await?;
-                Ok((true, r.rows_affected() > 0))
-            })
+            let r = exec(
+                c,
+                "update webhook_endpoint set url = ?3, description = ?4, enabled = ?5, \
+                     event_types = ?6, statuses = ?7, headers = ?8, secret_enc = ?9, \
+                     updated_at = ?10 where merchant_id = ?1 and endpoint_id = ?2",
+                params![
+                    e.merchant_id.hex(),
+                    e.id.hex(),
+                    &e.url,
+                    &e.description,
+                    e.enabled,
+                    json(&e.event_types),
+                    json(&e.statuses),
+                    json(&e.headers),
+                    &e.secret_enc,
+                    to_ms(e.updated_at)
+                ],
+            )?;
+            Ok((true, r.rows_affected() > 0))
         })
         .await
     }
 
     async fn delete_endpoint(&self, merchant: MerchantId, id: EndpointId) -> StoreResult<bool> {
-        let sql = "delete from webhook_endpoint where merchant_id = $1 and endpoint_id = $2";
+        let sql = "delete from webhook_endpoint where merchant_id = ?1 and endpoint_id = ?2";
         let args = vec![Arg::Text(merchant.hex()), Arg::Text(id.hex())];
         Ok(self.exec(sql, args).await? > 0)
     }
@@ -1379,38 +1263,33 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<DeliveryJob>> {
         let owner = owner.to_string();
         self.write(move |c| {
-            Box::pin(async move {
-                let seqs: Vec<i64> = sqlx::query_scalar(
-                    "update delivery set lease_owner = $2, lease_until = $3 where seq in ( \
+            {
+                let seqs: Vec<i64> = all(c, "update delivery set lease_owner = ?2, lease_until = ?3 where seq in ( \
                        select d.seq from delivery d where d.status = 'PENDING' \
-                       and d.next_attempt_at <= $1 \
-                       and (d.lease_until is null or d.lease_until < $1) \
+                       and d.next_attempt_at <= ?1 \
+                       and (d.lease_until is null or d.lease_until < ?1) \
                        and not exists (select 1 from delivery e where e.transaction_id = d.transaction_id \
                          and e.url = d.url and e.seq < d.seq and e.status = 'PENDING') \
-                       order by d.next_attempt_at, d.seq limit $4) returning seq",
-                )
-                .bind(to_ms(now))
-                .bind(&owner)
-                .bind(to_ms(lease_until))
-                .bind(limit)
-                .fetch_all(&mut *c)
-                .await?;
+                       order by d.next_attempt_at, d.seq limit ?4) returning seq", params![to_ms(now), &owner, to_ms(lease_until), limit], |r| r.try_get(0))?;
                 let mut jobs = Vec::with_capacity(seqs.len());
                 for seq in seqs {
-                    let row = sqlx::query(&format!(
-                        "select {DELIVERY_COLUMNS}, e.body from delivery d \
-                         join event e on e.event_id = d.event_id where d.seq = $1"
-                    ))
-                    .bind(seq)
-                    .fetch_one(&mut *c)
-                    .await?;
-                    jobs.push(DeliveryJob {
-                        delivery: delivery_from_row(&row)?,
-                        body: row.try_get("body")?,
-                    });
+                    jobs.push(one(
+                        c,
+                        &format!(
+                            "select {DELIVERY_COLUMNS}, e.body from delivery d \
+                             join event e on e.event_id = d.event_id where d.seq = ?1"
+                        ),
+                        params![seq],
+                        |r| {
+                            Ok(DeliveryJob {
+                                delivery: delivery_from_row(r)?,
+                                body: r.try_get("body")?,
+                            })
+                        },
+                    )?);
                 }
                 Ok((true, jobs))
-            })
+            }
         })
         .await
     }
@@ -1424,35 +1303,35 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let (a, status) = (attempt.clone(), status.to_string());
         self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "insert into delivery_attempt (delivery_id, attempt, at, http_status, \
-                     latency_ms, error, response_snippet) values ($1, $2, $3, $4, $5, $6, $7) \
+            exec(
+                c,
+                "insert into delivery_attempt (delivery_id, attempt, at, http_status, \
+                     latency_ms, error, response_snippet) values (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
                      on conflict (delivery_id, attempt) do nothing",
-                )
-                .bind(id.hex())
-                .bind(a.attempt)
-                .bind(to_ms(a.at))
-                .bind(a.http_status)
-                .bind(a.latency_ms)
-                .bind(&a.error)
-                .bind(&a.response_snippet)
-                .execute(&mut *c)
-                .await?;
-                sqlx::query(
-                    "update delivery set status = $2, attempt_count = max(attempt_count, $3), \
-                     last_attempt_at = $4, next_attempt_at = $5, lease_owner = null, \
-                     lease_until = null where delivery_id = $1",
-                )
-                .bind(id.hex())
-                .bind(&status)
-                .bind(a.attempt)
-                .bind(to_ms(a.at))
-                .bind(next_attempt_at.map(to_ms))
-                .execute(&mut *c)
-                .await?;
-                Ok((true, ()))
-            })
+                params![
+                    id.hex(),
+                    a.attempt,
+                    to_ms(a.at),
+                    a.http_status,
+                    a.latency_ms,
+                    &a.error,
+                    &a.response_snippet
+                ],
+            )?;
+            exec(
+                c,
+                "update delivery set status = ?2, attempt_count = max(attempt_count, ?3), \
+                     last_attempt_at = ?4, next_attempt_at = ?5, lease_owner = null, \
+                     lease_until = null where delivery_id = ?1",
+                params![
+                    id.hex(),
+                    &status,
+                    a.attempt,
+                    to_ms(a.at),
+                    next_attempt_at.map(to_ms)
+                ],
+            )?;
+            Ok((true, ()))
         })
         .await
     }
@@ -1467,50 +1346,52 @@ impl Store for SqliteStore {
             Some((t, id)) => (Some(to_ms(t)), Some(id.hex())),
             None => (None, None),
         };
-        sqlx::query(&format!(
-            "select {DELIVERY_COLUMNS} from delivery d where \
-             ($1 is null or d.merchant_id = $1) and ($2 is null or d.status = $2) \
-             and ($3 is null or d.transaction_id = $3) and ($4 is null or d.event_id = $4) \
-             and ($5 is null or d.endpoint_id = $5) \
-             and ($6 is null or d.created_at < $6 or (d.created_at = $6 and d.delivery_id < $7)) \
-             order by d.created_at desc, d.delivery_id desc limit $8"
-        ))
-        .bind(filter.merchant_id.map(|m| m.hex()))
-        .bind(&filter.status)
-        .bind(&filter.transaction_id)
-        .bind(filter.event_id.map(|e| e.hex()))
-        .bind(filter.endpoint_id.map(|e| e.hex()))
-        .bind(after_ms)
-        .bind(after_id)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(delivery_from_row)
-        .collect()
+        self.read(|c| {
+            all(
+                c,
+                &format!(
+                    "select {DELIVERY_COLUMNS} from delivery d where \
+             (?1 is null or d.merchant_id = ?1) and (?2 is null or d.status = ?2) \
+             and (?3 is null or d.transaction_id = ?3) and (?4 is null or d.event_id = ?4) \
+             and (?5 is null or d.endpoint_id = ?5) \
+             and (?6 is null or d.created_at < ?6 or (d.created_at = ?6 and d.delivery_id < ?7)) \
+             order by d.created_at desc, d.delivery_id desc limit ?8"
+                ),
+                params![
+                    filter.merchant_id.map(|m| m.hex()),
+                    &filter.status,
+                    &filter.transaction_id,
+                    filter.event_id.map(|e| e.hex()),
+                    filter.endpoint_id.map(|e| e.hex()),
+                    after_ms,
+                    after_id,
+                    limit
+                ],
+                delivery_from_row,
+            )
+        })
     }
 
     async fn get_delivery(
         &self,
         id: DeliveryId,
     ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>> {
-        let Some(row) = sqlx::query(&format!(
-            "select {DELIVERY_COLUMNS} from delivery d where d.delivery_id = $1"
-        ))
-        .bind(id.hex())
-        .fetch_optional(&self.reader)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let d = delivery_from_row(&row)?;
-        let attempts =
-            sqlx::query("select * from delivery_attempt where delivery_id = $1 order by attempt")
-                .bind(id.hex())
-                .fetch_all(&self.reader)
-                .await?
-                .iter()
-                .map(|r| {
+        let id = id.hex();
+        self.read(|c| {
+            let Some(d) = opt(
+                c,
+                &format!("select {DELIVERY_COLUMNS} from delivery d where d.delivery_id = ?1"),
+                params![id],
+                delivery_from_row,
+            )?
+            else {
+                return Ok(None);
+            };
+            let attempts = all(
+                c,
+                "select * from delivery_attempt where delivery_id = ?1 order by attempt",
+                params![id],
+                |r| {
                     Ok(AttemptRecord {
                         attempt: r.try_get("attempt")?,
                         at: from_ms(r.try_get("at")?),
@@ -1519,9 +1400,10 @@ impl Store for SqliteStore {
                         error: r.try_get("error")?,
                         response_snippet: r.try_get("response_snippet")?,
                     })
-                })
-                .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Some((d, attempts)))
+                },
+            )?;
+            Ok(Some((d, attempts)))
+        })
     }
 
     async fn redeliver(
@@ -1530,64 +1412,62 @@ impl Store for SqliteStore {
         now: OffsetDateTime,
     ) -> StoreResult<Option<DeliveryRecord>> {
         self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "update delivery set status = 'PENDING', next_attempt_at = $2, \
-                     window_start = $2, retry_from = attempt_count, lease_owner = null, \
-                     lease_until = null where delivery_id = $1",
-                )
-                .bind(id.hex())
-                .bind(to_ms(now))
-                .execute(&mut *c)
-                .await?;
-                let row = sqlx::query(&format!(
-                    "select {DELIVERY_COLUMNS} from delivery d where d.delivery_id = $1"
-                ))
-                .bind(id.hex())
-                .fetch_optional(&mut *c)
-                .await?;
-                Ok((true, row.map(|r| delivery_from_row(&r)).transpose()?))
-            })
+            exec(
+                c,
+                "update delivery set status = 'PENDING', next_attempt_at = ?2, \
+                     window_start = ?2, retry_from = attempt_count, lease_owner = null, \
+                     lease_until = null where delivery_id = ?1",
+                params![id.hex(), to_ms(now)],
+            )?;
+            let d = opt(
+                c,
+                &format!("select {DELIVERY_COLUMNS} from delivery d where d.delivery_id = ?1"),
+                params![id.hex()],
+                delivery_from_row,
+            )?;
+            Ok((true, d))
         })
         .await
     }
 
     async fn pending_deliveries(&self) -> StoreResult<i64> {
-        Ok(
-            sqlx::query_scalar("select count(*) from delivery where status = 'PENDING'")
-                .fetch_one(&self.reader)
-                .await?,
-        )
+        Ok(self.read(|c| {
+            one(
+                c,
+                "select count(*) from delivery where status = 'PENDING'",
+                [],
+                |r| r.try_get(0),
+            )
+        })?)
     }
 
     async fn update_psp_account(&self, a: &PspAccount, now: OffsetDateTime) -> StoreResult<bool> {
         let a = a.clone();
         self.write(move |c| {
-            Box::pin(async move {
-                let countries: Vec<&str> = a.countries.iter().map(|c| c.as_str()).collect();
-                let r = sqlx::query(
-                    "update psp_account set name = $3, enabled = $4, currencies = $5, \
-                     countries = $6, methods = $7, directions = $8, kyc_required = $9, \
-                     latency_ms = $10, force_decline = $11, decline_rate_bp = $12, \
-                     updated_at = $13 where merchant_id = $1 and psp_account_id = $2",
-                )
-                .bind(a.merchant_id.hex())
-                .bind(a.id.hex())
-                .bind(&a.name)
-                .bind(a.enabled)
-                .bind(json(&a.currencies))
-                .bind(json(&countries))
-                .bind(json(&a.methods))
-                .bind(json(&a.directions))
-                .bind(a.kyc_required)
-                .bind(i64::from(a.latency_ms))
-                .bind(a.force_decline.map(|d| d.as_str()))
-                .bind(i64::from(a.decline_rate_bp))
-                .bind(to_ms(now))
-                .execute(&mut *c)
-                .await?;
-                Ok((true, r.rows_affected() > 0))
-            })
+            let countries: Vec<&str> = a.countries.iter().map(|c| c.as_str()).collect();
+            let r = exec(
+                c,
+                "update psp_account set name = ?3, enabled = ?4, currencies = ?5, \
+                     countries = ?6, methods = ?7, directions = ?8, kyc_required = ?9, \
+                     latency_ms = ?10, force_decline = ?11, decline_rate_bp = ?12, \
+                     updated_at = ?13 where merchant_id = ?1 and psp_account_id = ?2",
+                params![
+                    a.merchant_id.hex(),
+                    a.id.hex(),
+                    &a.name,
+                    a.enabled,
+                    json(&a.currencies),
+                    json(&countries),
+                    json(&a.methods),
+                    json(&a.directions),
+                    a.kyc_required,
+                    i64::from(a.latency_ms),
+                    a.force_decline.map(|d| d.as_str()),
+                    i64::from(a.decline_rate_bp),
+                    to_ms(now)
+                ],
+            )?;
+            Ok((true, r.rows_affected() > 0))
         })
         .await
     }
@@ -1597,7 +1477,7 @@ impl Store for SqliteStore {
         merchant: MerchantId,
         id: PspAccountId,
     ) -> StoreResult<bool> {
-        let sql = "delete from psp_account where merchant_id = $1 and psp_account_id = $2";
+        let sql = "delete from psp_account where merchant_id = ?1 and psp_account_id = ?2";
         let args = vec![Arg::Text(merchant.hex()), Arg::Text(id.hex())];
         Ok(self.exec(sql, args).await? > 0)
     }
@@ -1606,14 +1486,7 @@ impl Store for SqliteStore {
         &self,
         merchant: MerchantId,
     ) -> StoreResult<Vec<(PspAccountId, OffsetDateTime, OffsetDateTime)>> {
-        sqlx::query(
-            "select psp_account_id, created_at, updated_at from psp_account where merchant_id = $1",
-        )
-        .bind(merchant.hex())
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(|r| {
+        self.read(|c| all(c, "select psp_account_id, created_at, updated_at from psp_account where merchant_id = ?1", params![merchant.hex()], |r| {
             Ok((
                 hex_id(
                     r.try_get("psp_account_id")?,
@@ -1623,78 +1496,76 @@ impl Store for SqliteStore {
                 from_ms(r.try_get("created_at")?),
                 from_ms(r.try_get("updated_at")?),
             ))
-        })
-        .collect()
+        }))
     }
 
     async fn insert_router(&self, r: &RouterRecord) -> StoreResult<()> {
         let r = r.clone();
         self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "insert into router (router_id, merchant_id, name, body, created_at, updated_at) \
-                     values ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(r.id.hex())
-                .bind(r.merchant_id.hex())
-                .bind(&r.name)
-                .bind(&r.body)
-                .bind(to_ms(r.created_at))
-                .bind(to_ms(r.updated_at))
-                .execute(&mut *c)
-                .await?;
-                Ok((true, ()))
-            })
+            exec(
+                c,
+                "insert into router (router_id, merchant_id, name, body, created_at, updated_at) \
+                     values (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    r.id.hex(),
+                    r.merchant_id.hex(),
+                    &r.name,
+                    &r.body,
+                    to_ms(r.created_at),
+                    to_ms(r.updated_at)
+                ],
+            )?;
+            Ok((true, ()))
         })
         .await
     }
 
     async fn list_routers(&self, merchant: MerchantId) -> StoreResult<Vec<RouterRecord>> {
-        sqlx::query("select * from router where merchant_id = $1 order by created_at, router_id")
-            .bind(merchant.hex())
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(RouterRecord {
-                    id: hex_id(r.try_get("router_id")?, RouterId::parse, "router_id")?,
-                    merchant_id: hex_id(
-                        r.try_get("merchant_id")?,
-                        MerchantId::parse,
-                        "merchant_id",
-                    )?,
-                    name: r.try_get("name")?,
-                    body: r.try_get("body")?,
-                    created_at: from_ms(r.try_get("created_at")?),
-                    updated_at: from_ms(r.try_get("updated_at")?),
-                })
-            })
-            .collect()
+        self.read(|c| {
+            all(
+                c,
+                "select * from router where merchant_id = ?1 order by created_at, router_id",
+                params![merchant.hex()],
+                |r| {
+                    Ok(RouterRecord {
+                        id: hex_id(r.try_get("router_id")?, RouterId::parse, "router_id")?,
+                        merchant_id: hex_id(
+                            r.try_get("merchant_id")?,
+                            MerchantId::parse,
+                            "merchant_id",
+                        )?,
+                        name: r.try_get("name")?,
+                        body: r.try_get("body")?,
+                        created_at: from_ms(r.try_get("created_at")?),
+                        updated_at: from_ms(r.try_get("updated_at")?),
+                    })
+                },
+            )
+        })
     }
 
     async fn replace_router(&self, r: &RouterRecord) -> StoreResult<bool> {
         let r = r.clone();
         self.write(move |c| {
-            Box::pin(async move {
-                let res = sqlx::query(
-                    "update router set name = $3, body = $4, updated_at = $5 \
-                     where merchant_id = $1 and router_id = $2",
-                )
-                .bind(r.merchant_id.hex())
-                .bind(r.id.hex())
-                .bind(&r.name)
-                .bind(&r.body)
-                .bind(to_ms(r.updated_at))
-                .execute(&mut *c)
-                .await?;
-                Ok((true, res.rows_affected() > 0))
-            })
+            let res = exec(
+                c,
+                "update router set name = ?3, body = ?4, updated_at = ?5 \
+                     where merchant_id = ?1 and router_id = ?2",
+                params![
+                    r.merchant_id.hex(),
+                    r.id.hex(),
+                    &r.name,
+                    &r.body,
+                    to_ms(r.updated_at)
+                ],
+            )?;
+            Ok((true, res.rows_affected() > 0))
         })
         .await
     }
 
     async fn delete_router(&self, merchant: MerchantId, id: RouterId) -> StoreResult<bool> {
-        let sql = "delete from router where merchant_id = $1 and router_id = $2";
+        let sql = "delete from router where merchant_id = ?1 and router_id = ?2";
         let args = vec![Arg::Text(merchant.hex()), Arg::Text(id.hex())];
         Ok(self.exec(sql, args).await? > 0)
     }
@@ -1702,50 +1573,40 @@ impl Store for SqliteStore {
     async fn put_fx_rate(&self, r: &FxRateRecord) -> StoreResult<()> {
         let r = r.clone();
         self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "insert into fx_rate (merchant_id, base, quote, rate, markup_bps, source, updated_at) \
-                     values ($1, $2, $3, $4, $5, $6, $7) on conflict (merchant_id, base, quote) do update \
+            {
+                exec(c, "insert into fx_rate (merchant_id, base, quote, rate, markup_bps, source, updated_at) \
+                     values (?1, ?2, ?3, ?4, ?5, ?6, ?7) on conflict (merchant_id, base, quote) do update \
                      set rate = excluded.rate, markup_bps = excluded.markup_bps, \
-                     source = excluded.source, updated_at = excluded.updated_at",
-                )
-                .bind(r.merchant_id.hex())
-                .bind(&r.base)
-                .bind(&r.quote)
-                .bind(&r.rate)
-                .bind(r.markup_bps)
-                .bind(&r.source)
-                .bind(to_ms(r.updated_at))
-                .execute(&mut *c)
-                .await?;
+                     source = excluded.source, updated_at = excluded.updated_at", params![r.merchant_id.hex(), &r.base, &r.quote, &r.rate, r.markup_bps, &r.source, to_ms(r.updated_at)])?;
                 Ok((true, ()))
-            })
+            }
         })
         .await
     }
 
     async fn list_fx_rates(&self, merchant: MerchantId) -> StoreResult<Vec<FxRateRecord>> {
-        sqlx::query("select * from fx_rate where merchant_id = $1 order by base, quote")
-            .bind(merchant.hex())
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(FxRateRecord {
-                    merchant_id: hex_id(
-                        r.try_get("merchant_id")?,
-                        MerchantId::parse,
-                        "merchant_id",
-                    )?,
-                    base: r.try_get("base")?,
-                    quote: r.try_get("quote")?,
-                    rate: r.try_get("rate")?,
-                    markup_bps: r.try_get("markup_bps")?,
-                    source: r.try_get("source")?,
-                    updated_at: from_ms(r.try_get("updated_at")?),
-                })
-            })
-            .collect()
+        self.read(|c| {
+            all(
+                c,
+                "select * from fx_rate where merchant_id = ?1 order by base, quote",
+                params![merchant.hex()],
+                |r| {
+                    Ok(FxRateRecord {
+                        merchant_id: hex_id(
+                            r.try_get("merchant_id")?,
+                            MerchantId::parse,
+                            "merchant_id",
+                        )?,
+                        base: r.try_get("base")?,
+                        quote: r.try_get("quote")?,
+                        rate: r.try_get("rate")?,
+                        markup_bps: r.try_get("markup_bps")?,
+                        source: r.try_get("source")?,
+                        updated_at: from_ms(r.try_get("updated_at")?),
+                    })
+                },
+            )
+        })
     }
 
     async fn delete_fx_rate(
@@ -1754,7 +1615,7 @@ impl Store for SqliteStore {
         base: &str,
         quote: &str,
     ) -> StoreResult<bool> {
-        let sql = "delete from fx_rate where merchant_id = $1 and base = $2 and quote = $3";
+        let sql = "delete from fx_rate where merchant_id = ?1 and base = ?2 and quote = ?3";
         let args = vec![
             Arg::Text(merchant.hex()),
             Arg::Text(base.into()),
@@ -1765,41 +1626,31 @@ impl Store for SqliteStore {
 
     async fn bump_config_version(&self) -> StoreResult<i64> {
         self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "insert into setting (name, value) values ('config.version', '1') \
-                     on conflict (name) do update set value = cast(cast(value as integer) + 1 as text)",
-                )
-                .execute(&mut *c)
-                .await?;
+            {
+                exec(c, "insert into setting (name, value) values ('config.version', '1') \
+                     on conflict (name) do update set value = cast(cast(value as integer) + 1 as text)", [])?;
                 let v: String =
-                    sqlx::query_scalar("select value from setting where name = 'config.version'")
-                        .fetch_one(&mut *c)
-                        .await?;
+                    one(c, "select value from setting where name = 'config.version'", [], |r| r.try_get(0))?;
                 Ok((true, v.parse().unwrap_or(0)))
-            })
+            }
         })
         .await
     }
 
     async fn config_version(&self) -> StoreResult<i64> {
-        let v: Option<String> =
-            sqlx::query_scalar("select value from setting where name = 'config.version'")
-                .fetch_optional(&self.reader)
-                .await?;
+        let v: Option<String> = self.read(|c| {
+            opt(
+                c,
+                "select value from setting where name = 'config.version'",
+                [],
+                |r| r.try_get(0),
+            )
+        })?;
         Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
     async fn list_clients(&self, merchant: MerchantId) -> StoreResult<Vec<ClientRecord>> {
-        sqlx::query(
-            "select * from client_credential where merchant_id = $1 order by created_at, client_id",
-        )
-        .bind(merchant.hex())
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(client_from_row)
-        .collect()
+        self.read(|c| all(c, "select * from client_credential where merchant_id = ?1 order by created_at, client_id", params![merchant.hex()], client_from_row))
     }
 
     async fn revoke_client(
@@ -1808,8 +1659,8 @@ impl Store for SqliteStore {
         id: ClientId,
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
-        let sql = "update client_credential set revoked_at = coalesce(revoked_at, $3) \
-                   where merchant_id = $1 and client_id = $2";
+        let sql = "update client_credential set revoked_at = coalesce(revoked_at, ?3) \
+                   where merchant_id = ?1 and client_id = ?2";
         let args = vec![
             Arg::Text(merchant.hex()),
             Arg::Text(id.hex()),
@@ -1819,13 +1670,14 @@ impl Store for SqliteStore {
     }
 
     async fn list_api_keys(&self, merchant: MerchantId) -> StoreResult<Vec<ApiKeyRecord>> {
-        sqlx::query("select * from api_key where merchant_id = $1 order by created_at, api_key_id")
-            .bind(merchant.hex())
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(api_key_from_row)
-            .collect()
+        self.read(|c| {
+            all(
+                c,
+                "select * from api_key where merchant_id = ?1 order by created_at, api_key_id",
+                params![merchant.hex()],
+                api_key_from_row,
+            )
+        })
     }
 
     async fn revoke_api_key(
@@ -1834,8 +1686,8 @@ impl Store for SqliteStore {
         id: ApiKeyId,
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
-        let sql = "update api_key set revoked_at = coalesce(revoked_at, $3) \
-                   where merchant_id = $1 and api_key_id = $2";
+        let sql = "update api_key set revoked_at = coalesce(revoked_at, ?3) \
+                   where merchant_id = ?1 and api_key_id = ?2";
         let args = vec![
             Arg::Text(merchant.hex()),
             Arg::Text(id.hex()),
@@ -1860,34 +1712,17 @@ impl Store for SqliteStore {
             .map(|c| format!("p.{}", c.trim()))
             .collect::<Vec<_>>()
             .join(", ");
-        sqlx::query(&format!(
+        self.read(|c| all(c, &format!(
             "select {cols} from payout p join customer c on c.customer_id = p.customer_id where \
-             ($1 is null or p.merchant_id = $1) \
-             and ($2 is null or p.status in (select value from json_each($2))) \
-             and ($3 is null or p.order_id = $3) and ($4 is null or p.customer_id = $4) \
-             and ($5 is null or c.external_user_id = $5) and ($6 is null or p.currency = $6) \
-             and ($7 is null or p.processor_psp_id = $7) and ($8 is null or p.created_at >= $8) \
-             and ($9 is null or p.created_at < $9) \
-             and ($10 is null or p.created_at < $10 or (p.created_at = $10 and p.payout_id < $11)) \
-             order by p.created_at desc, p.payout_id desc limit $12"
-        ))
-        .bind(f.merchant_id.map(|m| m.hex()))
-        .bind(statuses)
-        .bind(&f.order_id)
-        .bind(f.customer_id.map(|c| c.hex()))
-        .bind(&f.external_user_id)
-        .bind(&f.currency)
-        .bind(&f.psp_account_id)
-        .bind(f.created_from.map(to_ms))
-        .bind(f.created_to.map(to_ms))
-        .bind(after_ms)
-        .bind(after_id)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(payout_from_row)
-        .collect()
+             (?1 is null or p.merchant_id = ?1) \
+             and (?2 is null or p.status in (select value from json_each(?2))) \
+             and (?3 is null or p.order_id = ?3) and (?4 is null or p.customer_id = ?4) \
+             and (?5 is null or c.external_user_id = ?5) and (?6 is null or p.currency = ?6) \
+             and (?7 is null or p.processor_psp_id = ?7) and (?8 is null or p.created_at >= ?8) \
+             and (?9 is null or p.created_at < ?9) \
+             and (?10 is null or p.created_at < ?10 or (p.created_at = ?10 and p.payout_id < ?11)) \
+             order by p.created_at desc, p.payout_id desc limit ?12"
+        ), params![f.merchant_id.map(|m| m.hex()), statuses, &f.order_id, f.customer_id.map(|c| c.hex()), &f.external_user_id, &f.currency, &f.psp_account_id, f.created_from.map(to_ms), f.created_to.map(to_ms), after_ms, after_id, limit], payout_from_row))
     }
 
     // --- payins (issue 4), in sqlite/payin.rs ---
@@ -1932,7 +1767,7 @@ impl Store for SqliteStore {
         owner: &str,
     ) -> StoreResult<()> {
         let sql = "update payin set lease_owner = null, lease_until = null \
-                   where payin_id = $1 and lease_owner = $2";
+                   where payin_id = ?1 and lease_owner = ?2";
         self.exec(sql, vec![Arg::Text(id.hex()), Arg::Text(owner.into())])
             .await
             .map(|_| ())
@@ -2001,68 +1836,13 @@ impl Store for SqliteStore {
 
     // --- metrics (issue 10) ---
     async fn syncing_payouts(&self) -> StoreResult<i64> {
-        Ok(
-            sqlx::query_scalar("select count(*) from payout where dispatch = 'SYNCING'")
-                .fetch_one(&self.reader)
-                .await?,
-        )
-    }
-}
-
-impl PayoutBinds {
-    fn details(&self) -> (Option<String>, Option<String>) {
-        (self.routing_detail.clone(), self.fx_detail.clone())
-    }
-
-    /// Binds the columns of [`PAYOUT_COLUMNS`] after the id, version in its place.
-    fn bind_with_version<'q>(
-        self,
-        q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-        version: i64,
-    ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
-        let (history, created, updated) = (self.history.clone(), self.created_at, self.updated_at);
-        // PAYOUT_COLUMNS ends with: …, submitted_at, history, version, created_at, updated_at,
-        // routing_detail, fx_detail.
-        let (routing, fx) = self.details();
-        self.bind_prefix(q)
-            .bind(history)
-            .bind(version)
-            .bind(created)
-            .bind(updated)
-            .bind(routing)
-            .bind(fx)
-    }
-
-    fn bind_prefix<'q>(
-        self,
-        q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
-        q.bind(self.merchant_id)
-            .bind(self.customer_id)
-            .bind(self.order_id)
-            .bind(self.amount)
-            .bind(self.currency)
-            .bind(self.initial_amount)
-            .bind(self.initial_currency)
-            .bind(self.status)
-            .bind(self.status_reason)
-            .bind(self.kyc_verified)
-            .bind(self.previous_transaction_count)
-            .bind(self.customer)
-            .bind(self.return_urls)
-            .bind(self.webhook_url)
-            .bind(self.router_id)
-            .bind(self.routing_reason)
-            .bind(self.predicted_psp_id)
-            .bind(self.processor_psp_id)
-            .bind(self.psp_transaction_id)
-            .bind(self.destination)
-            .bind(self.metadata)
-            .bind(self.confirmed_at)
-            .bind(self.confirmation_deadline)
-            .bind(self.dispatch)
-            .bind(self.next_action_at)
-            .bind(self.sync_attempts)
-            .bind(self.submitted_at)
+        Ok(self.read(|c| {
+            one(
+                c,
+                "select count(*) from payout where dispatch = 'SYNCING'",
+                [],
+                |r| r.try_get(0),
+            )
+        })?)
     }
 }

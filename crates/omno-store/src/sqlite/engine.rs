@@ -1,0 +1,711 @@
+//! The SQLite connections behind [`super::SqliteStore`]: one writer thread with group commit,
+//! reader connections used directly on the calling thread, the migration runner, and the row
+//! helpers the queries use.
+//!
+//! Why no async driver: every statement through an async SQLite driver is a hop to a worker
+//! thread and back (a channel send and a wake-up each). SQLite itself answers a point read or an
+//! insert in microseconds, so those hops were most of the cost of a request. Here a write is one
+//! hop (to the writer thread, which runs the whole job) and a read is none.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
+use std::time::{Duration, Instant};
+
+use rusqlite::types::{FromSql, ValueRef};
+use rusqlite::{Connection, OpenFlags, Params, Row, RowIndex};
+use sha2::{Digest, Sha384};
+
+use crate::{StoreError, StoreResult};
+
+/// Most writes committed together in one transaction (one fsync).
+const MAX_BATCH: usize = 512;
+
+/// How long a connection waits for a lock held by another process (e.g. `omno admin`).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Prepared statements kept per connection (the store has about a hundred distinct ones).
+const STATEMENT_CACHE: usize = 256;
+
+/// One queued write. [`Job::run`] executes it inside the batch transaction under its own
+/// savepoint and says whether to keep its changes; [`Job::deliver`] answers the caller once the
+/// batch's fate is known (`Err` if the batch did not commit).
+pub(super) trait Job: Send {
+    /// Runs the write; `true` keeps its changes.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller.
+    fn deliver(self: Box<Self>, outcome: Result<(), &str>);
+}
+
+/// A write job built from a closure (see [`Engine::write`]).
+struct WriteJob<F, T> {
+    f: Option<F>,
+    result: Option<StoreResult<T>>,
+    tx: tokio::sync::oneshot::Sender<StoreResult<T>>,
+}
+
+impl<F, T> Job for WriteJob<F, T>
+where
+    F: FnOnce(&Connection) -> StoreResult<(bool, T)> + Send,
+    T: Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(f) = self.f.take() else {
+            return false;
+        };
+        match f(conn) {
+            Ok((keep, value)) => {
+                self.result = Some(Ok(value));
+                keep
+            }
+            Err(e) => {
+                self.result = Some(Err(e));
+                false
+            }
+        }
+    }
+
+    fn deliver(self: Box<Self>, outcome: Result<(), &str>) {
+        let this = *self;
+        let answer = match (this.result, outcome) {
+            // A failed write reports its own error, whatever happened to the batch.
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (Some(Ok(_)), Err(e)) => Err(StoreError::Batch(e.to_string())),
+            (None, _) => Err(StoreError::Batch("the write did not run".into())),
+        };
+        let _ = this.tx.send(answer);
+    }
+}
+
+/// What the writer thread is asked to do.
+enum Msg {
+    /// A write, batched with its neighbours.
+    Job(Box<dyn Job>),
+    /// Work outside any batch transaction (migrations).
+    Raw(Box<dyn FnOnce(&Connection) + Send>),
+    /// Finish the queued writes, close the connection and answer.
+    Close(tokio::sync::oneshot::Sender<()>),
+}
+
+/// The connections of one database file.
+pub(super) struct Engine {
+    path: String,
+    jobs: mpsc::Sender<Msg>,
+    readers: Box<[Mutex<Option<Connection>>]>,
+    closed: AtomicBool,
+}
+
+/// Opens a connection with the store's settings.
+fn connect(path: &str) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.execute_batch(
+        "pragma synchronous = full; pragma foreign_keys = on; pragma temp_store = memory;",
+    )?;
+    Ok(conn)
+}
+
+impl Engine {
+    /// Opens the database file (creating it), switches it to WAL and starts the writer thread.
+    /// Reader connections open lazily, up to `readers` of them.
+    pub(super) fn open(path: &str, readers: usize) -> StoreResult<Arc<Self>> {
+        let writer = connect(path)?;
+        let mode: String = writer.query_row("pragma journal_mode = wal", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Batch(format!(
+                "could not switch {path} to WAL (journal mode {mode})"
+            )));
+        }
+        let (jobs, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("omno-sqlite-writer".into())
+            .spawn(move || writer_loop(writer, rx))
+            .map_err(|e| StoreError::Batch(format!("cannot start the sqlite writer: {e}")))?;
+        Ok(Arc::new(Self {
+            path: path.to_string(),
+            jobs,
+            readers: (0..readers.max(2)).map(|_| Mutex::new(None)).collect(),
+            closed: AtomicBool::new(false),
+        }))
+    }
+
+    /// Queues a write for the writer thread (group commit, see [`writer_loop`]). `f` runs inside
+    /// the batch transaction and decides whether to keep its changes by returning
+    /// `(keep, value)`; the value arrives only after the batch is durable. Cancellation-safe: the
+    /// write runs on the writer thread whether or not the caller still waits.
+    pub(super) async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<(bool, T)> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job = Box::new(WriteJob {
+            f: Some(f),
+            result: None,
+            tx,
+        });
+        self.jobs
+            .send(Msg::Job(job))
+            .map_err(|_| StoreError::Batch("the writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Batch("the writer dropped the write".into()))?
+    }
+
+    /// Runs `f` on the writer connection outside any batch (between two batches).
+    pub(super) async fn raw<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Msg::Raw(Box::new(move |c| {
+                let _ = tx.send(f(c));
+            })))
+            .map_err(|_| StoreError::Batch("the writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Batch("the writer dropped the work".into()))?
+    }
+
+    /// Runs a read on the calling thread with the first free reader connection (SQLite point
+    /// reads take microseconds, so this does not hold up the async runtime; a hop to another
+    /// thread would cost more than the read). WAL: it sees every committed write.
+    pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        for slot in self.readers.iter() {
+            match slot.try_lock() {
+                Ok(mut guard) => return self.run_read(&mut guard, f),
+                Err(TryLockError::Poisoned(p)) => return self.run_read(&mut p.into_inner(), f),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        // All busy (more concurrent reads than connections): wait for one.
+        let slot = &self.readers[0];
+        let mut guard = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        self.run_read(&mut guard, f)
+    }
+
+    fn run_read<T>(
+        &self,
+        slot: &mut Option<Connection>,
+        f: impl FnOnce(&Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Batch("the database is closed".into()));
+        }
+        let conn = match slot {
+            Some(c) => c,
+            None => slot.insert(connect(&self.path)?),
+        };
+        f(conn)
+    }
+
+    /// Closes the reader connections, then lets the writer finish what is queued and close its
+    /// connection (the last connection to close checkpoints the WAL).
+    pub(super) async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        for slot in self.readers.iter() {
+            let conn = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+            drop(conn);
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.jobs.send(Msg::Close(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Runs one cached statement without parameters (transaction control).
+fn step(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// The single writer: takes every queued write, runs them in one `BEGIN IMMEDIATE` transaction,
+/// each under a savepoint (a failed or declined write rolls back only itself), commits once, and
+/// only then answers the callers — so a caller's success always means its write is durable.
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Msg>) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(64);
+    let mut closing = None;
+    'outer: while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Job(j) => batch.push(j),
+                Msg::Raw(f) => {
+                    // Keep the order: run what was queued before, then this.
+                    run_batch(&conn, &mut batch);
+                    if std::panic::catch_unwind(AssertUnwindSafe(|| f(&conn))).is_err() {
+                        tracing::error!("sqlite writer: raw work panicked");
+                    }
+                }
+                Msg::Close(tx) => {
+                    closing = Some(tx);
+                    run_batch(&conn, &mut batch);
+                    break 'outer;
+                }
+            }
+            if batch.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        run_batch(&conn, &mut batch);
+    }
+    drop(conn);
+    if let Some(tx) = closing {
+        let _ = tx.send(());
+    }
+}
+
+/// Runs and commits one batch, then answers every job in it.
+fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
+    if batch.is_empty() {
+        return;
+    }
+    if let Err(e) = step(conn, "begin immediate") {
+        tracing::error!(error = %e, "sqlite writer could not start a batch");
+        let msg = e.to_string();
+        for job in batch.drain(..) {
+            job.deliver(Err(&msg));
+        }
+        return;
+    }
+    let mut broken: Option<String> = None;
+    for job in batch.iter_mut() {
+        if broken.is_some() {
+            break;
+        }
+        if let Err(e) = step(conn, "savepoint w") {
+            broken = Some(e.to_string());
+            break;
+        }
+        let keep = std::panic::catch_unwind(AssertUnwindSafe(|| job.run(conn))).unwrap_or(false);
+        let res = if keep {
+            step(conn, "release w")
+        } else {
+            step(conn, "rollback to w").and_then(|()| step(conn, "release w"))
+        };
+        if let Err(e) = res {
+            broken = Some(e.to_string());
+        }
+    }
+    let outcome = match broken {
+        Some(e) => {
+            let _ = step(conn, "rollback");
+            Err(e)
+        }
+        None => match step(conn, "commit") {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if !conn.is_autocommit() {
+                    let _ = step(conn, "rollback");
+                }
+                Err(e.to_string())
+            }
+        },
+    };
+    match &outcome {
+        Ok(()) => tracing::trace!(jobs = batch.len(), "sqlite write batch committed"),
+        Err(e) => tracing::error!(error = %e, "sqlite write batch failed"),
+    }
+    for job in batch.drain(..) {
+        job.deliver(outcome.as_ref().map(|_| ()).map_err(String::as_str));
+    }
+}
+
+// --- migrations ---
+
+/// One embedded migration, recorded in `_sqlx_migrations` exactly as sqlx's migrator did
+/// (databases created by earlier versions keep working, and the reverse).
+struct Migration {
+    version: i64,
+    description: &'static str,
+    sql: &'static str,
+}
+
+/// The migrations of `migrations/sqlite/`, in order (append-only, see R20).
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "init",
+        sql: include_str!("../../migrations/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "webhooks",
+        sql: include_str!("../../migrations/sqlite/0002_webhooks.sql"),
+    },
+    Migration {
+        version: 3,
+        description: "routing",
+        sql: include_str!("../../migrations/sqlite/0003_routing.sql"),
+    },
+    Migration {
+        version: 4,
+        description: "payins",
+        sql: include_str!("../../migrations/sqlite/0004_payins.sql"),
+    },
+    Migration {
+        version: 5,
+        description: "cashier",
+        sql: include_str!("../../migrations/sqlite/0005_cashier.sql"),
+    },
+];
+
+/// Number of embedded migrations.
+pub(super) fn migration_count() -> usize {
+    MIGRATIONS.len()
+}
+
+fn migration_error(msg: String) -> StoreError {
+    StoreError::Migration(msg)
+}
+
+/// Applies pending migrations on `conn` (the writer's, outside any batch), each in its own
+/// transaction with its bookkeeping row; refuses a dirty, unknown or edited migration.
+pub(super) fn run_migrations(conn: &Connection) -> StoreResult<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
+    version BIGINT PRIMARY KEY,
+    description TEXT NOT NULL,
+    installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    success BOOLEAN NOT NULL,
+    checksum BLOB NOT NULL,
+    execution_time BIGINT NOT NULL
+);",
+    )?;
+    let dirty: Option<i64> = opt(
+        conn,
+        "select version from _sqlx_migrations where success = false order by version limit 1",
+        [],
+        |r| r.try_get(0),
+    )?;
+    if let Some(v) = dirty {
+        return Err(migration_error(format!(
+            "migration {v} is partially applied; fix and remove the migration row"
+        )));
+    }
+    let applied: Vec<(i64, Vec<u8>)> = all(
+        conn,
+        "select version, checksum from _sqlx_migrations order by version",
+        [],
+        |r| Ok((r.try_get(0)?, r.try_get(1)?)),
+    )?;
+    for (version, _) in &applied {
+        if !MIGRATIONS.iter().any(|m| m.version == *version) {
+            return Err(migration_error(format!(
+                "migration {version} was previously applied but is missing in the resolved migrations"
+            )));
+        }
+    }
+    for m in MIGRATIONS {
+        let checksum = Sha384::digest(m.sql.as_bytes()).to_vec();
+        if let Some((_, stored)) = applied.iter().find(|(v, _)| *v == m.version) {
+            if *stored != checksum {
+                return Err(migration_error(format!(
+                    "migration {} was previously applied but has been modified",
+                    m.version
+                )));
+            }
+            continue;
+        }
+        let start = Instant::now();
+        conn.execute_batch("begin immediate")?;
+        let applied = conn.execute_batch(m.sql).and_then(|()| {
+            conn.execute(
+                "insert into _sqlx_migrations (version, description, success, checksum, \
+                 execution_time) values (?1, ?2, true, ?3, -1)",
+                rusqlite::params![m.version, m.description, checksum],
+            )
+        });
+        match applied {
+            Ok(_) => conn.execute_batch("commit")?,
+            Err(e) => {
+                let _ = conn.execute_batch("rollback");
+                return Err(migration_error(format!(
+                    "while executing migration {}: {e}",
+                    m.version
+                )));
+            }
+        }
+        let elapsed = i64::try_from(start.elapsed().as_nanos()).unwrap_or(i64::MAX);
+        conn.execute(
+            "update _sqlx_migrations set execution_time = ?1 where version = ?2",
+            rusqlite::params![elapsed, m.version],
+        )?;
+    }
+    Ok(())
+}
+
+// --- statements and rows ---
+
+/// Logs a statement at `trace` (the SQL text only, never a bound value), as the sqlx-based store
+/// logged every statement; disabled, it costs one atomic load.
+fn trace_statement(sql: &str, rows: usize) {
+    tracing::trace!(target: "omno_store::sqlite", rows, "sqlite: {sql}");
+}
+
+/// Rows changed by a statement.
+pub(super) struct Done(u64);
+
+impl Done {
+    /// Number of rows inserted, updated or deleted.
+    pub(super) fn rows_affected(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Runs one cached statement.
+pub(super) fn exec<P: Params>(conn: &Connection, sql: &str, params: P) -> StoreResult<Done> {
+    let n = conn.prepare_cached(sql)?.execute(params)?;
+    trace_statement(sql, n);
+    Ok(Done(n as u64))
+}
+
+/// The first row of a cached query, mapped, if any.
+pub(super) fn opt<T, P: Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    f: impl FnOnce(&Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    let mut st = conn.prepare_cached(sql)?;
+    let mut rows = st.query(params)?;
+    let row = match rows.next()? {
+        Some(r) => f(r).map(Some),
+        None => Ok(None),
+    };
+    trace_statement(sql, usize::from(matches!(row, Ok(Some(_)))));
+    row
+}
+
+/// The first row of a cached query, mapped; an error if there is none.
+pub(super) fn one<T, P: Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    f: impl FnOnce(&Row<'_>) -> StoreResult<T>,
+) -> StoreResult<T> {
+    opt(conn, sql, params, f)?.ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
+}
+
+/// Every row of a cached query, mapped.
+pub(super) fn all<T, P: Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    mut f: impl FnMut(&Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut st = conn.prepare_cached(sql)?;
+    let mut rows = st.query(params)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(f(r)?);
+    }
+    trace_statement(sql, out.len());
+    Ok(out)
+}
+
+/// A column value as the row mappers read it (text borrowed from the row where possible).
+pub(super) trait Col<'r>: Sized {
+    /// Converts the value.
+    fn col(v: ValueRef<'r>) -> StoreResult<Self>;
+}
+
+impl<'r> Col<'r> for &'r str {
+    fn col(v: ValueRef<'r>) -> StoreResult<Self> {
+        v.as_str().map_err(|_| StoreError::Corrupt("text column"))
+    }
+}
+
+impl<'r> Col<'r> for Option<&'r str> {
+    fn col(v: ValueRef<'r>) -> StoreResult<Self> {
+        match v {
+            ValueRef::Null => Ok(None),
+            v => v
+                .as_str()
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt("text column")),
+        }
+    }
+}
+
+macro_rules! owned_col {
+    ($($t:ty),*) => {$(
+        impl<'r> Col<'r> for $t {
+            fn col(v: ValueRef<'r>) -> StoreResult<Self> {
+                <$t as FromSql>::column_result(v).map_err(|_| StoreError::Corrupt(stringify!($t)))
+            }
+        }
+    )*};
+}
+
+owned_col!(
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+    bool,
+    Vec<u8>,
+    Option<Vec<u8>>
+);
+
+/// Typed column access by name or index.
+pub(super) trait RowExt {
+    /// The column converted to `T`.
+    fn try_get<'r, T: Col<'r>, I: RowIndex>(&'r self, idx: I) -> StoreResult<T>;
+}
+
+impl RowExt for Row<'_> {
+    fn try_get<'r, T: Col<'r>, I: RowIndex>(&'r self, idx: I) -> StoreResult<T> {
+        T::col(self.get_ref(idx)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fresh() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = connect(dir.path().join("t.db").to_str().unwrap()).unwrap();
+        (dir, conn)
+    }
+
+    #[test]
+    fn migrations_are_recorded_as_sqlx_did_and_run_once() {
+        let (_dir, conn) = fresh();
+        run_migrations(&conn).unwrap();
+        run_migrations(&conn).unwrap();
+        let rows: Vec<(i64, String, bool, Vec<u8>, i64)> = all(
+            &conn,
+            "select version, description, success, checksum, execution_time \
+             from _sqlx_migrations order by version",
+            [],
+            |r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                ))
+            },
+        )
+        .unwrap();
+        assert_eq!(rows.len(), MIGRATIONS.len());
+        for (row, m) in rows.iter().zip(MIGRATIONS) {
+            assert_eq!(row.0, m.version);
+            assert_eq!(row.1, m.description);
+            assert!(row.2);
+            assert_eq!(row.3, Sha384::digest(m.sql.as_bytes()).to_vec());
+            assert!(row.4 >= 0, "execution time is filled in");
+        }
+    }
+
+    #[test]
+    fn migration_names_match_the_files() {
+        // sqlx derived version and description from the file name: NNNN_desc_words.sql.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), MIGRATIONS.len(), "embed every migration file");
+        for (f, m) in files.iter().zip(MIGRATIONS) {
+            let (num, desc) = f.trim_end_matches(".sql").split_once('_').unwrap();
+            assert_eq!(num.parse::<i64>().unwrap(), m.version);
+            assert_eq!(desc.replace('_', " "), m.description);
+        }
+    }
+
+    #[test]
+    fn edited_dirty_or_unknown_migrations_are_refused() {
+        let (_dir, conn) = fresh();
+        run_migrations(&conn).unwrap();
+        conn.execute(
+            "update _sqlx_migrations set checksum = x'00' where version = 2",
+            [],
+        )
+        .unwrap();
+        assert!(matches!(
+            run_migrations(&conn),
+            Err(StoreError::Migration(m)) if m.contains("modified")
+        ));
+        conn.execute("delete from _sqlx_migrations where version = 2", [])
+            .unwrap();
+        conn.execute(
+            "insert into _sqlx_migrations (version, description, success, checksum, \
+             execution_time) values (99, 'future', true, x'00', 0)",
+            [],
+        )
+        .unwrap();
+        assert!(matches!(
+            run_migrations(&conn),
+            Err(StoreError::Migration(m)) if m.contains("missing")
+        ));
+        conn.execute(
+            "update _sqlx_migrations set success = false where version = 99",
+            [],
+        )
+        .unwrap();
+        assert!(matches!(
+            run_migrations(&conn),
+            Err(StoreError::Migration(m)) if m.contains("partially")
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_declined_write_rolls_back_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path().join("t.db").to_str().unwrap(), 2).unwrap();
+        engine
+            .raw(|c| {
+                c.execute_batch("create table t (v integer primary key)")?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let ins = |v: i64, keep: bool| {
+            let e = engine.clone();
+            async move {
+                e.write(move |c| {
+                    exec(c, "insert into t (v) values (?1)", [v])?;
+                    Ok((keep, v))
+                })
+                .await
+            }
+        };
+        let dup = {
+            let e = engine.clone();
+            async move {
+                e.write(|c| {
+                    exec(c, "insert into t (v) values (1)", [])?;
+                    Ok((true, ()))
+                })
+                .await
+            }
+        };
+        let (a, b, c, d) = tokio::join!(ins(1, true), ins(2, false), ins(3, true), dup);
+        assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), (1, 2, 3));
+        assert!(matches!(d, Err(StoreError::Sqlite(_))), "{d:?}");
+        let rows: Vec<i64> = engine
+            .read(|c| all(c, "select v from t order by v", [], |r| r.try_get(0)))
+            .unwrap();
+        assert_eq!(rows, [1, 3]);
+        engine.close().await;
+        assert!(engine.read(|_| Ok(())).is_err(), "closed");
+        assert!(
+            !dir.path().join("t.db-wal").exists(),
+            "WAL checkpointed on close"
+        );
+    }
+}
