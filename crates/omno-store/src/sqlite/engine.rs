@@ -8,7 +8,7 @@
 //! hop (to the writer thread, which runs the whole job) and a read is none.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
@@ -24,12 +24,6 @@ const MAX_BATCH: usize = 512;
 
 /// How long a connection waits for a lock held by another process (e.g. `omno admin`).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How often the checkpointer copies committed WAL frames into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
-
-/// The writer's own automatic checkpoint, a safety net only (pages; ~80 MB of WAL).
-const WRITER_AUTOCHECKPOINT_PAGES: u32 = 20_000;
 
 /// Prepared statements kept per connection (the store has about a hundred distinct ones).
 const STATEMENT_CACHE: usize = 256;
@@ -101,8 +95,6 @@ pub(super) struct Engine {
     jobs: mpsc::Sender<Msg>,
     readers: Box<[Mutex<Option<Connection>>]>,
     closed: AtomicBool,
-    checkpointer: Mutex<Option<std::thread::JoinHandle<()>>>,
-    stop_checkpoints: Arc<AtomicBool>,
 }
 
 /// Opens a connection with the store's settings.
@@ -132,31 +124,16 @@ impl Engine {
                 "could not switch {path} to WAL (journal mode {mode})"
             )));
         }
-        // Checkpoints run on their own thread and connection: done by the writer (SQLite's
-        // default, inside COMMIT) a checkpoint holds up every caller of that batch for the time it
-        // takes to copy ~1000 pages and fsync the database file — the latency tail.
-        let checkpoint_conn = connect(path)?;
-        writer.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)?;
-        let commits = Arc::new(AtomicU64::new(0));
-        let stop_checkpoints = Arc::new(AtomicBool::new(false));
         let (jobs, rx) = mpsc::channel();
-        let writer_commits = Arc::clone(&commits);
         std::thread::Builder::new()
             .name("omno-sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx, &writer_commits))
+            .spawn(move || writer_loop(writer, rx))
             .map_err(|e| StoreError::Batch(format!("cannot start the sqlite writer: {e}")))?;
-        let stop = Arc::clone(&stop_checkpoints);
-        let checkpointer = std::thread::Builder::new()
-            .name("omno-sqlite-ckpt".into())
-            .spawn(move || checkpoint_loop(checkpoint_conn, &commits, &stop))
-            .map_err(|e| StoreError::Batch(format!("cannot start the sqlite checkpointer: {e}")))?;
         Ok(Arc::new(Self {
             path: path.to_string(),
             jobs,
             readers: (0..readers.max(2)).map(|_| Mutex::new(None)).collect(),
             closed: AtomicBool::new(false),
-            checkpointer: Mutex::new(Some(checkpointer)),
-            stop_checkpoints,
         }))
     }
 
@@ -238,17 +215,6 @@ impl Engine {
             let conn = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
             drop(conn);
         }
-        self.stop_checkpoints.store(true, Ordering::Release);
-        let checkpointer = self
-            .checkpointer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(t) = checkpointer {
-            t.thread().unpark();
-            // At most one checkpoint in progress; its connection closes with the thread.
-            let _ = t.join();
-        }
         let (tx, rx) = tokio::sync::oneshot::channel();
         if self.jobs.send(Msg::Close(tx)).is_ok() {
             let _ = rx.await;
@@ -264,7 +230,7 @@ fn step(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 /// The single writer: takes every queued write, runs them in one `BEGIN IMMEDIATE` transaction,
 /// each under a savepoint (a failed or declined write rolls back only itself), commits once, and
 /// only then answers the callers — so a caller's success always means its write is durable.
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Msg>, commits: &AtomicU64) {
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Msg>) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(64);
     let mut closing = None;
     'outer: while let Ok(first) = rx.recv() {
@@ -274,14 +240,14 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Msg>, commits: &AtomicU64) {
                 Msg::Job(j) => batch.push(j),
                 Msg::Raw(f) => {
                     // Keep the order: run what was queued before, then this.
-                    run_batch(&conn, &mut batch, commits);
+                    run_batch(&conn, &mut batch);
                     if std::panic::catch_unwind(AssertUnwindSafe(|| f(&conn))).is_err() {
                         tracing::error!("sqlite writer: raw work panicked");
                     }
                 }
                 Msg::Close(tx) => {
                     closing = Some(tx);
-                    run_batch(&conn, &mut batch, commits);
+                    run_batch(&conn, &mut batch);
                     break 'outer;
                 }
             }
@@ -289,7 +255,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Msg>, commits: &AtomicU64) {
                 next = rx.try_recv().ok();
             }
         }
-        run_batch(&conn, &mut batch, commits);
+        run_batch(&conn, &mut batch);
     }
     drop(conn);
     if let Some(tx) = closing {
@@ -297,25 +263,8 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Msg>, commits: &AtomicU64) {
     }
 }
 
-/// Copies committed WAL frames into the database file every [`CHECKPOINT_EVERY`] when something
-/// was committed, without blocking the writer (a passive checkpoint never waits for a lock).
-fn checkpoint_loop(conn: Connection, commits: &AtomicU64, stop: &AtomicBool) {
-    let mut seen = 0;
-    while !stop.load(Ordering::Acquire) {
-        std::thread::park_timeout(CHECKPOINT_EVERY);
-        let now = commits.load(Ordering::Acquire);
-        if now == seen || stop.load(Ordering::Acquire) {
-            continue;
-        }
-        seen = now;
-        if let Err(e) = conn.query_row("pragma wal_checkpoint(passive)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "sqlite checkpoint failed");
-        }
-    }
-}
-
 /// Runs and commits one batch, then answers every job in it.
-fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, commits: &AtomicU64) {
+fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
     if batch.is_empty() {
         return;
     }
@@ -362,10 +311,7 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, commits: &AtomicU
         },
     };
     match &outcome {
-        Ok(()) => {
-            commits.fetch_add(1, Ordering::Release);
-            tracing::trace!(jobs = batch.len(), "sqlite write batch committed");
-        }
+        Ok(()) => tracing::trace!(jobs = batch.len(), "sqlite write batch committed"),
         Err(e) => tracing::error!(error = %e, "sqlite write batch failed"),
     }
     for job in batch.drain(..) {
