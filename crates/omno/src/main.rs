@@ -10,12 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-
-/// mimalloc instead of the system allocator: a request allocates a few hundred small blocks
-/// (JSON, headers, SQL values) across threads, where glibc malloc showed as ~15 % of the server's
-/// CPU in `perf` (BENCHMARKS.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use omno_server::clock::SystemClock;
