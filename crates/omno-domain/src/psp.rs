@@ -115,6 +115,18 @@ pub struct StatusReason {
     pub status: String,
 }
 
+impl StatusReason {
+    /// §8.3: the sync window ended without an answer; the transaction (`status`, still
+    /// `PENDING`) waits for the admin sync/resolve endpoints.
+    pub fn manual_review(status: &str) -> StatusReason {
+        StatusReason {
+            reason: "manual review required".into(),
+            detailed_status: DetailedStatus::PspTimeout,
+            status: status.to_string(),
+        }
+    }
+}
+
 /// A merchant's PSP account, as routing and connectors see it (API.md §9.3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PspAccount {

@@ -100,6 +100,39 @@ pub enum QueryOutcome {
     NoAnswer,
 }
 
+/// What one status-sync answer means for a transaction still `PENDING` (API.md §8.3), for
+/// payouts and payins alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncStep {
+    /// A final outcome: apply it.
+    Final(Definite),
+    /// Accepted, not ready yet: ask again shortly.
+    AskSoon,
+    /// The outcome is unknown: start the sync window.
+    StartWindow,
+    /// Keep syncing: ask again one interval later.
+    Continue,
+    /// The window is over and the PSP confirms nothing was executed: fail with `PSP_TIMEOUT`.
+    NotExecuted,
+    /// The window is over without an answer: leave it `PENDING` for manual review.
+    ManualReview,
+}
+
+/// The §8.3 table. `syncing`: the sync window is running (else the transaction was awaiting an
+/// accepted outcome); `last`: this was the window's last query.
+pub fn sync_step(answer: QueryOutcome, syncing: bool, last: bool) -> SyncStep {
+    match answer {
+        QueryOutcome::Done(d) => SyncStep::Final(d),
+        QueryOutcome::InProgress if !syncing => SyncStep::AskSoon,
+        QueryOutcome::NotExecuted | QueryOutcome::NoAnswer if !syncing => SyncStep::StartWindow,
+        QueryOutcome::NotExecuted if last => SyncStep::NotExecuted,
+        QueryOutcome::NoAnswer | QueryOutcome::InProgress if last => SyncStep::ManualReview,
+        QueryOutcome::NotExecuted | QueryOutcome::NoAnswer | QueryOutcome::InProgress => {
+            SyncStep::Continue
+        }
+    }
+}
+
 /// A payin charge handed to a PSP.
 #[derive(Clone)]
 pub struct PayinSubmission {
@@ -261,5 +294,33 @@ impl Connectors {
             "simulator" => Some(self.simulator.clone()),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_table_of_8_3() {
+        use QueryOutcome as Q;
+        let done = Definite::Succeeded {
+            psp_transaction_id: "r".into(),
+        };
+        assert_eq!(
+            sync_step(Q::Done(done.clone()), true, true),
+            SyncStep::Final(done)
+        );
+        assert_eq!(sync_step(Q::InProgress, false, false), SyncStep::AskSoon);
+        assert_eq!(sync_step(Q::NoAnswer, false, false), SyncStep::StartWindow);
+        assert_eq!(
+            sync_step(Q::NotExecuted, false, false),
+            SyncStep::StartWindow
+        );
+        assert_eq!(sync_step(Q::NotExecuted, true, false), SyncStep::Continue);
+        assert_eq!(sync_step(Q::NoAnswer, true, false), SyncStep::Continue);
+        assert_eq!(sync_step(Q::NotExecuted, true, true), SyncStep::NotExecuted);
+        assert_eq!(sync_step(Q::NoAnswer, true, true), SyncStep::ManualReview);
+        assert_eq!(sync_step(Q::InProgress, true, true), SyncStep::ManualReview);
     }
 }

@@ -23,7 +23,7 @@ use omno_domain::psp::{DetailedStatus, Direction, PaymentMethod, PspAccount, Sta
 use omno_domain::router::RouteRequest;
 use omno_psp::{
     Definite, PayinOutcome, PayinQuery, PayinSubmission, QueryOutcome, RefundOutcome,
-    RefundSubmission,
+    RefundSubmission, SyncStep,
 };
 use omno_store::{
     CreateMeta, CreateOutcome, MerchantRecord, NewEvent, PanUpdate, PayinWrite, SaveOutcome,
@@ -1454,13 +1454,13 @@ async fn sync(state: &AppState, p: Payin, now: OffsetDateTime) -> Result<(), Api
     }
     let last = syncing && next.sync_attempts >= i64::from(state.settings.sync.max_attempts);
     let interval = Duration::milliseconds(state.settings.sync.interval_ms as i64);
-    let announce = match answer {
-        QueryOutcome::Done(Definite::Succeeded { psp_transaction_id }) => {
+    let announce = match omno_psp::sync_step(answer, syncing, last) {
+        SyncStep::Final(Definite::Succeeded { psp_transaction_id }) => {
             next.psp_transaction_id = Some(psp_transaction_id);
             apply(&mut next, PayinStatus::Success, None, None, now)?;
             true
         }
-        QueryOutcome::Done(Definite::Failed {
+        SyncStep::Final(Definite::Failed {
             psp_transaction_id,
             detailed_status,
             reason,
@@ -1472,17 +1472,15 @@ async fn sync(state: &AppState, p: Payin, now: OffsetDateTime) -> Result<(), Api
             apply(&mut next, to, Some((detailed_status, reason)), None, now)?;
             true
         }
-        QueryOutcome::InProgress if !syncing => {
+        SyncStep::AskSoon => {
             next.next_action_at = Some(now + Duration::milliseconds(100));
             false
         }
-        QueryOutcome::NotExecuted | QueryOutcome::NoAnswer | QueryOutcome::InProgress
-            if !syncing =>
-        {
+        SyncStep::StartWindow => {
             start_sync(&mut next, state, now);
             false
         }
-        QueryOutcome::NotExecuted if last => {
+        SyncStep::NotExecuted => {
             apply(
                 &mut next,
                 PayinStatus::Timeout,
@@ -1495,16 +1493,12 @@ async fn sync(state: &AppState, p: Payin, now: OffsetDateTime) -> Result<(), Api
             )?;
             true
         }
-        QueryOutcome::NoAnswer | QueryOutcome::InProgress if last => {
-            next.status_reason = Some(StatusReason {
-                reason: "manual review required".into(),
-                detailed_status: DetailedStatus::PspTimeout,
-                status: PayinStatus::Pending.as_str().into(),
-            });
+        SyncStep::ManualReview => {
+            next.status_reason = Some(StatusReason::manual_review(PayinStatus::Pending.as_str()));
             next.next_action_at = None;
             false
         }
-        QueryOutcome::NotExecuted | QueryOutcome::NoAnswer | QueryOutcome::InProgress => {
+        SyncStep::Continue => {
             next.next_action_at = Some(now + interval);
             false
         }

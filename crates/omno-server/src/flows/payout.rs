@@ -13,7 +13,7 @@ use omno_domain::payout::{
 };
 use omno_domain::psp::{DetailedStatus, Direction, PspAccount};
 use omno_domain::router::{self, RouteRequest};
-use omno_psp::{Definite, PayoutQuery, PayoutSubmission, QueryOutcome, SubmitOutcome};
+use omno_psp::{Definite, PayoutQuery, PayoutSubmission, QueryOutcome, SubmitOutcome, SyncStep};
 use omno_store::{
     CreateMeta, CreateOutcome, IdemCheck, IdemWrite, MerchantRecord, NewEvent, PanUpdate,
     PayoutWrite, SaveOutcome, StoredResponse,
@@ -932,22 +932,20 @@ async fn sync(state: &AppState, p: Payout, now: OffsetDateTime) -> Result<(), Ap
         next.sync_attempts += 1;
     }
     let last = syncing && next.sync_attempts >= i64::from(state.settings.sync.max_attempts);
-    let announce = match answer {
-        QueryOutcome::Done(d) => {
+    let announce = match omno_psp::sync_step(answer, syncing, last) {
+        SyncStep::Final(d) => {
             finish(&mut next, d, now)?;
             true
         }
-        QueryOutcome::InProgress if !syncing => {
+        SyncStep::AskSoon => {
             next.next_action_at = Some(now + Duration::milliseconds(100));
             false
         }
-        QueryOutcome::NotExecuted | QueryOutcome::NoAnswer | QueryOutcome::InProgress
-            if !syncing =>
-        {
+        SyncStep::StartWindow => {
             start_sync(&mut next, state, now);
             false
         }
-        QueryOutcome::NotExecuted if last => {
+        SyncStep::NotExecuted => {
             apply(
                 &mut next,
                 PayoutStatus::Failed,
@@ -960,16 +958,14 @@ async fn sync(state: &AppState, p: Payout, now: OffsetDateTime) -> Result<(), Ap
             )?;
             true
         }
-        QueryOutcome::NoAnswer | QueryOutcome::InProgress if last => {
-            next.status_reason = Some(omno_domain::psp::StatusReason {
-                reason: "manual review required".into(),
-                detailed_status: DetailedStatus::PspTimeout,
-                status: PayoutStatus::Pending.as_str().into(),
-            });
+        SyncStep::ManualReview => {
+            next.status_reason = Some(omno_domain::psp::StatusReason::manual_review(
+                PayoutStatus::Pending.as_str(),
+            ));
             next.next_action_at = None;
             false
         }
-        QueryOutcome::NotExecuted | QueryOutcome::NoAnswer | QueryOutcome::InProgress => {
+        SyncStep::Continue => {
             next.next_action_at = Some(now + interval);
             false
         }
