@@ -169,6 +169,32 @@ fn retryable(e: &sqlx::Error) -> bool {
         .is_some_and(|c| c == "40001" || c == "40P01")
 }
 
+/// The §1.8 answer for an `orderId` already taken in `table` (`payout` or `payin`): the stored
+/// response for an equivalent body, else `DUPLICATE_ORDER_ID`; `None` when it is free.
+async fn taken_order(
+    c: &mut PgConnection,
+    table: &'static str,
+    merchant: MerchantId,
+    order_id: &str,
+    fingerprint: &str,
+) -> StoreResult<Option<CreateOutcome>> {
+    let row = sqlx::query(&format!(
+        "select request_fingerprint, create_response from {table} \
+         where merchant_id = $1 and order_id = $2"
+    ))
+    .bind(merchant.hex())
+    .bind(order_id)
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let fp: String = row.try_get("request_fingerprint")?;
+    Ok(Some(if fp == fingerprint {
+        CreateOutcome::OrderReplay(row.try_get("create_response")?)
+    } else {
+        CreateOutcome::DuplicateOrderId
+    }))
+}
+
 /// Inserts a payout unless its (merchant, orderId) is taken; returns the rows inserted (0 or 1).
 async fn insert_payout(c: &mut PgConnection, p: &Payout, meta: &CreateMeta) -> StoreResult<u64> {
     let sql = format!(
@@ -1042,24 +1068,16 @@ impl Store for PgStore {
                     &format!("{}\u{1f}{}", p.merchant_id.hex(), p.order_id),
                 )
                 .await?;
-                let existing = sqlx::query(
-                    "select request_fingerprint, create_response from payout \
-                     where merchant_id = $1 and order_id = $2",
+                if let Some(taken) = taken_order(
+                    c,
+                    "payout",
+                    p.merchant_id,
+                    &p.order_id,
+                    &meta.order_fingerprint,
                 )
-                .bind(p.merchant_id.hex())
-                .bind(&p.order_id)
-                .fetch_optional(&mut *c)
-                .await?;
-                if let Some(row) = existing {
-                    let fp: String = row.try_get("request_fingerprint")?;
-                    return Ok((
-                        true,
-                        if fp == meta.order_fingerprint {
-                            CreateOutcome::OrderReplay(row.try_get("create_response")?)
-                        } else {
-                            CreateOutcome::DuplicateOrderId
-                        },
-                    ));
+                .await?
+                {
+                    return Ok((true, taken));
                 }
                 insert_payout(c, p, meta).await?;
                 insert_events(c, events).await?;

@@ -323,6 +323,35 @@ static INSERT_PAYOUT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
 });
 
 /// Inserts a payout unless its (merchant, orderId) is taken; returns the rows inserted (0 or 1).
+/// The §1.8 answer for an `orderId` found taken in `table` (`payout` or `payin`): the stored
+/// response for an equivalent body, else `DUPLICATE_ORDER_ID`.
+fn taken_order(
+    c: &Connection,
+    table: &'static str,
+    merchant_hex: &str,
+    order_id: &str,
+    fingerprint: &str,
+) -> StoreResult<CreateOutcome> {
+    let sql = match table {
+        "payin" => {
+            "select request_fingerprint, create_response from payin \
+             where merchant_id = ?1 and order_id = ?2"
+        }
+        _ => {
+            "select request_fingerprint, create_response from payout \
+             where merchant_id = ?1 and order_id = ?2"
+        }
+    };
+    let (fp, response): (String, String) = one(c, sql, params![merchant_hex, order_id], |r| {
+        Ok((r.try_get(0)?, r.try_get(1)?))
+    })?;
+    Ok(if fp == fingerprint {
+        CreateOutcome::OrderReplay(response)
+    } else {
+        CreateOutcome::DuplicateOrderId
+    })
+}
+
 /// The column values come precomputed ([`PayoutBinds::of`], on the caller's thread: the JSON
 /// rendering of the payout should not run on the single writer thread).
 fn insert_payout(c: &Connection, b: &PayoutBinds, meta: &CreateMeta) -> StoreResult<u64> {
@@ -972,21 +1001,14 @@ impl Store for SqliteStore {
                 // Insert first; only a conflict (a repeated orderId) needs the extra read.
                 let inserted = insert_payout(c, &b, &meta)?;
                 if inserted == 0 {
-                    let (fp, response): (String, String) = one(
+                    let taken = taken_order(
                         c,
-                        "select request_fingerprint, create_response from payout \
-                         where merchant_id = ?1 and order_id = ?2",
-                        params![&b.merchant_id, &b.order_id],
-                        |r| Ok((r.try_get(0)?, r.try_get(1)?)),
+                        "payout",
+                        &b.merchant_id,
+                        &b.order_id,
+                        &meta.order_fingerprint,
                     )?;
-                    return Ok((
-                        true,
-                        if fp == meta.order_fingerprint {
-                            CreateOutcome::OrderReplay(response)
-                        } else {
-                            CreateOutcome::DuplicateOrderId
-                        },
-                    ));
+                    return Ok((true, taken));
                 }
                 insert_events(c, &events)?;
                 if let Some(idem) = &meta.idem {

@@ -227,6 +227,32 @@ fn browser_of(peer: Option<SocketAddr>, headers: &HeaderMap) -> BrowserInfo {
     }
 }
 
+/// The shared start of a card or APM form post: the payin behind a valid token, still `CREATED`
+/// (else the customer is sent on to its 3DS or status page), the peer and the form fields.
+async fn open_form(
+    state: &AppState,
+    id: &str,
+    token: &str,
+    page: &str,
+    req: Request,
+) -> Result<
+    (
+        Loaded,
+        Option<SocketAddr>,
+        HeaderMap,
+        HashMap<String, String>,
+    ),
+    Response,
+> {
+    let l = load(state, id, token, page).await?;
+    if l.payin.status != PayinStatus::Created {
+        return Err(onward(state, &l.payin));
+    }
+    let peer = peer_of(&req);
+    let (headers, form) = read_form(state, req).await?;
+    Ok((l, peer, headers, form))
+}
+
 fn peer_of(req: &Request) -> Option<SocketAddr> {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -393,15 +419,7 @@ async fn card_post(
 ) -> Response {
     let started = Instant::now();
     let token = q.token.unwrap_or_default();
-    let l = match load(&state, &id, &token, "card").await {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
-    if l.payin.status != PayinStatus::Created {
-        return onward(&state, &l.payin);
-    }
-    let peer = peer_of(&req);
-    let (headers, form) = match read_form(&state, req).await {
+    let (l, peer, headers, form) = match open_form(&state, &id, &token, "card", req).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -547,15 +565,7 @@ async fn apm_post(
 ) -> Response {
     let started = Instant::now();
     let token = q.token.unwrap_or_default();
-    let l = match load(&state, &id, &token, "apm").await {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
-    if l.payin.status != PayinStatus::Created {
-        return onward(&state, &l.payin);
-    }
-    let peer = peer_of(&req);
-    let (headers, form) = match read_form(&state, req).await {
+    let (l, peer, headers, form) = match open_form(&state, &id, &token, "apm", req).await {
         Ok(v) => v,
         Err(r) => return r,
     };

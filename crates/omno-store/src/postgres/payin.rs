@@ -6,7 +6,10 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use time::OffsetDateTime;
 
-use super::{LOCK_ORDER, PgStore, de, hex_id, idem_insert, idem_lookup, insert_events, json, lock};
+use super::{
+    LOCK_ORDER, PgStore, de, hex_id, idem_insert, idem_lookup, insert_events, json, lock,
+    taken_order,
+};
 use crate::{
     CreateMeta, CreateOutcome, IdemCheck, NewEvent, PanUpdate, PayinWrite, PayoutFilter,
     SaveOutcome, SavedCardRecord, StoreResult, from_ms, to_ms,
@@ -130,24 +133,16 @@ impl PgStore {
                     &format!("payin\u{1f}{}\u{1f}{}", p.merchant_id.hex(), p.order_id),
                 )
                 .await?;
-                let existing = sqlx::query(
-                    "select request_fingerprint, create_response from payin \
-                     where merchant_id = $1 and order_id = $2",
+                if let Some(taken) = taken_order(
+                    c,
+                    "payin",
+                    p.merchant_id,
+                    &p.order_id,
+                    &meta.order_fingerprint,
                 )
-                .bind(p.merchant_id.hex())
-                .bind(&p.order_id)
-                .fetch_optional(&mut *c)
-                .await?;
-                if let Some(row) = existing {
-                    let fp: String = row.try_get("request_fingerprint")?;
-                    return Ok((
-                        true,
-                        if fp == meta.order_fingerprint {
-                            CreateOutcome::OrderReplay(row.try_get("create_response")?)
-                        } else {
-                            CreateOutcome::DuplicateOrderId
-                        },
-                    ));
+                .await?
+                {
+                    return Ok((true, taken));
                 }
                 insert_payin(c, p, meta).await?;
                 insert_events(c, events).await?;

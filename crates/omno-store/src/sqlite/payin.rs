@@ -6,7 +6,7 @@ use rusqlite::{Connection, Row, params};
 use time::OffsetDateTime;
 
 use super::engine::{RowExt, all, exec, one, opt};
-use super::{SqliteStore, de, hex_id, idem_insert, idem_lookup, insert_events, json};
+use super::{SqliteStore, de, hex_id, idem_insert, idem_lookup, insert_events, json, taken_order};
 use crate::{
     CreateMeta, CreateOutcome, IdemCheck, NewEvent, PanUpdate, PayinWrite, PayoutFilter,
     SaveOutcome, SavedCardRecord, StoreResult, from_ms, to_ms,
@@ -123,21 +123,14 @@ impl SqliteStore {
             }
             let inserted = insert_payin(c, &p, &meta)?;
             if inserted == 0 {
-                let (fp, response): (String, String) = one(
+                let taken = taken_order(
                     c,
-                    "select request_fingerprint, create_response from payin \
-                         where merchant_id = ?1 and order_id = ?2",
-                    params![p.merchant_id.hex(), &p.order_id],
-                    |r| Ok((r.try_get(0)?, r.try_get(1)?)),
+                    "payin",
+                    &p.merchant_id.hex(),
+                    &p.order_id,
+                    &meta.order_fingerprint,
                 )?;
-                return Ok((
-                    true,
-                    if fp == meta.order_fingerprint {
-                        CreateOutcome::OrderReplay(response)
-                    } else {
-                        CreateOutcome::DuplicateOrderId
-                    },
-                ));
+                return Ok((true, taken));
             }
             insert_events(c, &events)?;
             if let Some(idem) = &meta.idem {
