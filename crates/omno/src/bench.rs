@@ -137,22 +137,31 @@ fn start_server(a: &BenchArgs) -> Result<Server, String> {
     })
 }
 
-fn payout_body(order: &str, minor: u64) -> Value {
+/// The create-payout body of request `n`: a distinct `orderId` and amount per request, written
+/// straight into `out` (the generator's cost per request stays small).
+fn payout_body(out: &mut Vec<u8>, order: std::fmt::Arguments<'_>, minor: u64, amount_field: &str) {
+    use std::io::Write;
     // Amounts avoid the simulator's magic endings 51–53.
     let minor = if (51..=53).contains(&(minor % 100)) {
         minor + 10
     } else {
         minor
     };
-    json!({
-        "orderId": order,
-        "value": serde_json::Number::from_f64(minor as f64 / 100.0),
-        "currency": "EUR",
-        "kycVerified": true,
-        "customer": {"externalUserId": format!("u-{}", minor % 1000), "firstName": "Anna", "lastName": "Keller",
-            "email": "anna.keller@example.de", "phoneNumber": "+49 30 901820", "dateOfBirth": "1988-04-17",
-            "billing": {"address": "Torstraße 112", "city": "Berlin", "state": "BE", "countryCode": "DE", "postalCode": "10119"}}
-    })
+    out.clear();
+    let _ = write!(
+        out,
+        concat!(
+            r#"{{"orderId":"{order}","{field}":{major}.{cents:02},"currency":"EUR","kycVerified":true,"#,
+            r#""customer":{{"externalUserId":"u-{user}","firstName":"Anna","lastName":"Keller","#,
+            r#""email":"anna.keller@example.de","phoneNumber":"+49 30 901820","dateOfBirth":"1988-04-17","#,
+            r#""billing":{{"address":"Torstraße 112","city":"Berlin","state":"BE","countryCode":"DE","postalCode":"10119"}}}}}}"#
+        ),
+        order = order,
+        field = amount_field,
+        major = minor / 100,
+        cents = minor % 100,
+        user = minor % 1000,
+    );
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -174,7 +183,6 @@ enum Kind {
 }
 
 struct Shared {
-    client: reqwest::Client,
     base: String,
     auth: String,
     ids: Vec<String>,
@@ -182,83 +190,61 @@ struct Shared {
     run: u64,
 }
 
+impl Shared {
+    async fn connect(&self) -> std::io::Result<http1::Conn> {
+        http1::Conn::open(&self.base, &self.auth).await
+    }
+}
+
 /// Creates a payin and pays it with a test card; true when it reached `SUCCESS`.
-async fn payin(s: &Shared, n: u64) -> bool {
-    let mut body = payout_body(&format!("p{}-{n}", s.run), 1000 + n);
-    body["amount"] = body["value"].take();
-    let created = s
-        .client
-        .post(format!("{}/public/payin", s.base))
-        .header("Authorization", &s.auth)
-        .json(&body)
-        .send()
-        .await;
-    let Ok(created) = created else { return false };
-    let Ok(v) = created.json::<Value>().await else {
+async fn payin(s: &Shared, c: &mut http1::Conn, buf: &mut Vec<u8>, n: u64) -> bool {
+    payout_body(buf, format_args!("p{}-{n}", s.run), 1000 + n, "amount");
+    if c.send("POST", "/public/payin", Some(buf)).await.ok() != Some(200) {
+        return false;
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(&c.body) else {
         return false;
     };
     let Some(id) = v["paymentId"].as_str() else {
         return false;
     };
-    let card = json!({
-        "browser": {"userAgent": "omno-bench", "customerIp": "127.0.0.1"},
-        "cardData": {"cardNumber": "4111111111111111", "expirationMonth": "12", "expirationYear": "2039", "cvv": "737", "cardholderName": "Anna Keller"},
-        "saveCard": false
-    });
-    match s
-        .client
-        .post(format!("{}/public/payin/{id}/process/card", s.base))
-        .header("Authorization", &s.auth)
-        .json(&card)
-        .send()
-        .await
-    {
-        Ok(r) => r
-            .json::<Value>()
-            .await
-            .is_ok_and(|v| v["status"] == "SUCCESS"),
-        Err(_) => false,
-    }
+    let card = br#"{"browser":{"userAgent":"omno-bench","customerIp":"127.0.0.1"},"cardData":{"cardNumber":"4111111111111111","expirationMonth":"12","expirationYear":"2039","cvv":"737","cardholderName":"Anna Keller"},"saveCard":false}"#;
+    let path = format!("/public/payin/{id}/process/card");
+    c.send("POST", &path, Some(card)).await.ok() == Some(200)
+        && serde_json::from_slice::<Value>(&c.body).is_ok_and(|v| v["status"] == "SUCCESS")
 }
 
-async fn one(s: &Shared, kind: Kind) -> bool {
+/// Sends request `n` of a scenario on `c`; true on a 2xx answer (and, for payins, `SUCCESS`).
+async fn one(
+    s: &Shared,
+    c: &mut http1::Conn,
+    buf: &mut Vec<u8>,
+    path: &mut String,
+    kind: Kind,
+) -> bool {
+    use std::fmt::Write;
     let n = s.next.fetch_add(1, Ordering::Relaxed);
-    if kind == Kind::Payin {
-        return payin(s, n).await;
-    }
-    let req = match kind {
-        Kind::Health => s.client.get(format!("{}/health", s.base)),
-        Kind::Create => s
-            .client
-            .post(format!("{}/public/payout", s.base))
-            .header("Authorization", &s.auth)
-            .json(&payout_body(&format!("b{}-{n}", s.run), 1000 + n)),
+    let id = || s.ids.get(n as usize % s.ids.len().max(1));
+    path.clear();
+    let sent = match kind {
+        Kind::Payin => return payin(s, c, buf, n).await,
+        Kind::Health => c.send("GET", "/health", None).await,
+        Kind::Create => {
+            payout_body(buf, format_args!("b{}-{n}", s.run), 1000 + n, "value");
+            c.send("POST", "/public/payout", Some(buf)).await
+        }
         Kind::Confirm => {
-            let Some(id) = s.ids.get(n as usize % s.ids.len().max(1)) else {
-                return false;
-            };
-            s.client
-                .put(format!("{}/public/payout/{id}/confirm", s.base))
-                .header("Authorization", &s.auth)
+            let Some(id) = id() else { return false };
+            let _ = write!(path, "/public/payout/{id}/confirm");
+            c.send("PUT", path, None).await
         }
         Kind::Get => {
-            let Some(id) = s.ids.get(n as usize % s.ids.len().max(1)) else {
-                return false;
-            };
-            s.client
-                .get(format!("{}/public/payout/{id}", s.base))
-                .header("Authorization", &s.auth)
+            let Some(id) = id() else { return false };
+            let _ = write!(path, "/public/payout/{id}");
+            c.send("GET", path, None).await
         }
-        Kind::Payin => return false,
     };
-    match req.send().await {
-        Ok(r) => {
-            let ok = r.status().is_success();
-            let _ = r.bytes().await;
-            ok
-        }
-        Err(_) => false,
-    }
+    sent.is_ok_and(|status| (200..300).contains(&status))
 }
 
 async fn run_scenario(s: Arc<Shared>, kind: Kind, a: &BenchArgs, name: &str) -> ScenarioResult {
@@ -285,41 +271,59 @@ async fn run_scenario(s: Arc<Shared>, kind: Kind, a: &BenchArgs, name: &str) -> 
     };
     let mut tasks = Vec::new();
     let conns = a.connections.max(1);
-    // Fixed-rate: each connection sends on its own schedule (rate / conns per second).
-    let interval = (a.rate > 0).then(|| Duration::from_secs_f64(conns as f64 / a.rate as f64));
-    for c in 0..conns {
+    // Fixed-rate: a pacer thread releases each request at its scheduled instant (an OS sleep is
+    // accurate to tens of microseconds; the runtime's timer only to a millisecond), and the
+    // first free connection sends it. Latency counts from the scheduled instant, so a server
+    // stall shows in the percentiles instead of slowing the schedule (no coordinated omission).
+    let schedule = (a.rate > 0).then(|| {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+        let interval = Duration::from_secs_f64(1.0 / a.rate as f64);
+        std::thread::spawn(move || {
+            let mut at = started;
+            while at < deadline {
+                if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                if tx.send(at).is_err() {
+                    break;
+                }
+                at += interval;
+            }
+        });
+        Arc::new(tokio::sync::Mutex::new(rx))
+    });
+    for _ in 0..conns {
         let s = s.clone();
         let done = done.clone();
+        let schedule = schedule.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0u64;
-            let mut scheduled = started
-                + interval
-                    .map(|i| i.mul_f64(c as f64 / conns as f64))
-                    .unwrap_or_default();
+            let (mut buf, mut path) = (Vec::with_capacity(1024), String::new());
+            let mut conn = None;
             loop {
-                if interval.is_some() {
-                    if scheduled >= deadline {
-                        break;
-                    }
-                    tokio::time::sleep_until(scheduled.into()).await;
-                } else if Instant::now() >= deadline {
-                    break;
-                }
-                let t0 = if interval.is_some() {
-                    scheduled
-                } else {
-                    Instant::now()
+                let t0 = match &schedule {
+                    Some(rx) => match rx.lock().await.recv().await {
+                        Some(at) => at,
+                        None => break,
+                    },
+                    None if Instant::now() >= deadline => break,
+                    None => Instant::now(),
                 };
-                let ok = one(&s, kind).await;
-                lat.push(t0.elapsed().as_micros() as u64);
+                if conn.is_none() {
+                    conn = s.connect().await.ok();
+                }
+                let ok = match &mut conn {
+                    Some(c) => one(&s, c, &mut buf, &mut path, kind).await,
+                    None => false,
+                };
                 if !ok {
+                    // A broken connection is not reused; the next request opens a new one.
+                    conn = None;
                     errors += 1;
                 }
+                lat.push(t0.elapsed().as_micros() as u64);
                 done.fetch_add(1, Ordering::Relaxed);
-                if let Some(i) = interval {
-                    scheduled += i;
-                }
             }
             (lat, errors)
         }));
@@ -355,16 +359,19 @@ async fn run_scenario(s: Arc<Shared>, kind: Kind, a: &BenchArgs, name: &str) -> 
 /// Creates `n` payouts to confirm and read.
 async fn seed_ids(s: &Shared, n: usize) -> Vec<String> {
     let mut ids = Vec::with_capacity(n);
+    let Ok(mut c) = s.connect().await else {
+        return ids;
+    };
+    let mut buf = Vec::new();
     for i in 0..n {
-        let r = s
-            .client
-            .post(format!("{}/public/payout", s.base))
-            .header("Authorization", &s.auth)
-            .json(&payout_body(&format!("seed{}-{i}", s.run), 2000 + i as u64))
-            .send()
-            .await;
-        if let Ok(r) = r
-            && let Ok(v) = r.json::<Value>().await
+        payout_body(
+            &mut buf,
+            format_args!("seed{}-{i}", s.run),
+            2000 + i as u64,
+            "value",
+        );
+        if c.send("POST", "/public/payout", Some(&buf)).await.ok() == Some(200)
+            && let Ok(v) = serde_json::from_slice::<Value>(&c.body)
             && let Some(id) = v["payoutId"].as_str()
         {
             ids.push(id.to_string());
@@ -373,21 +380,19 @@ async fn seed_ids(s: &Shared, n: usize) -> Vec<String> {
     ids
 }
 
-/// Idempotency under load: re-sends some created orderIds with a different body; none may be
+/// Idempotency under load: re-sends some created orderIds with a different amount; none may be
 /// accepted as new.
 async fn duplicates_accepted(s: &Shared, tries: u64) -> u64 {
+    let Ok(mut c) = s.connect().await else {
+        return tries;
+    };
+    let mut buf = Vec::new();
     let mut accepted = 0;
     for n in 0..tries {
-        let mut body = payout_body(&format!("b{}-{n}", s.run), 1000 + n);
-        body["value"] = json!(1.23);
-        if let Ok(r) = s
-            .client
-            .post(format!("{}/public/payout", s.base))
-            .header("Authorization", &s.auth)
-            .json(&body)
-            .send()
+        payout_body(&mut buf, format_args!("b{}-{n}", s.run), 123, "value");
+        if c.send("POST", "/public/payout", Some(&buf))
             .await
-            && r.status().is_success()
+            .is_ok_and(|status| (200..300).contains(&status))
         {
             accepted += 1;
         }
@@ -396,7 +401,22 @@ async fn duplicates_accepted(s: &Shared, tries: u64) -> u64 {
 }
 
 /// Runs the benchmark.
-pub(crate) async fn run(mut a: BenchArgs) -> ExitCode {
+pub(crate) fn run(a: BenchArgs) -> ExitCode {
+    // One thread for the whole generator: it shares the machine with the server, and a
+    // current-thread runtime costs the least per request.
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(drive(a)),
+        Err(e) => {
+            eprintln!("omno bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn drive(mut a: BenchArgs) -> ExitCode {
     if a.smoke {
         a.duration = 1;
         a.connections = a.connections.min(4);
@@ -408,19 +428,7 @@ pub(crate) async fn run(mut a: BenchArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let client = match reqwest::Client::builder()
-        .pool_max_idle_per_host(a.connections.max(1))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("omno bench: {e}");
-            return ExitCode::from(1);
-        }
-    };
     let mut shared = Shared {
-        client,
         base: server.base.clone(),
         auth: format!("Bearer {}", server.api_key),
         ids: vec![],
@@ -513,5 +521,174 @@ pub(crate) async fn run(mut a: BenchArgs) -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// A minimal HTTP/1.1 client over one keep-alive connection: the load generator's own cost per
+/// request must stay far below the server's, so it writes each request in one buffer and parses
+/// only the status line and the framing headers of the answer (`httparse`).
+mod http1 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// One keep-alive connection.
+    pub(crate) struct Conn {
+        stream: TcpStream,
+        host: String,
+        auth: String,
+        out: Vec<u8>,
+        buf: Vec<u8>,
+        /// Bytes of `buf` already consumed by earlier answers.
+        start: usize,
+        /// The last answer's body.
+        pub(crate) body: Vec<u8>,
+    }
+
+    fn bad(msg: &str) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, msg.to_string())
+    }
+
+    impl Conn {
+        /// Connects to `base` (`http://host:port`), sending `auth` as `Authorization` when given.
+        pub(crate) async fn open(base: &str, auth: &str) -> std::io::Result<Conn> {
+            let host = base
+                .strip_prefix("http://")
+                .ok_or_else(|| bad("only http:// URLs"))?
+                .trim_end_matches('/')
+                .to_string();
+            let stream = TcpStream::connect(&host).await?;
+            stream.set_nodelay(true)?;
+            Ok(Conn {
+                stream,
+                host,
+                auth: auth.to_string(),
+                out: Vec::with_capacity(2048),
+                buf: Vec::with_capacity(8192),
+                start: 0,
+                body: Vec::with_capacity(4096),
+            })
+        }
+
+        /// Sends one request and reads its answer; returns the status (body in `self.body`).
+        pub(crate) async fn send(
+            &mut self,
+            method: &str,
+            path: &str,
+            body: Option<&[u8]>,
+        ) -> std::io::Result<u16> {
+            use std::io::Write;
+            self.out.clear();
+            write!(
+                self.out,
+                "{method} {path} HTTP/1.1\r\nHost: {}\r\n",
+                self.host
+            )?;
+            if !self.auth.is_empty() {
+                write!(self.out, "Authorization: {}\r\n", self.auth)?;
+            }
+            match body {
+                Some(b) => {
+                    write!(
+                        self.out,
+                        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                        b.len()
+                    )?;
+                    self.out.extend_from_slice(b);
+                }
+                None if method == "GET" => self.out.extend_from_slice(b"\r\n"),
+                None => self.out.extend_from_slice(b"Content-Length: 0\r\n\r\n"),
+            }
+            self.stream.write_all(&self.out).await?;
+            self.read_answer().await
+        }
+
+        async fn fill(&mut self) -> std::io::Result<()> {
+            if self.start > 0 {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            let len = self.buf.len();
+            self.buf.resize(len + 8192, 0);
+            let n = self.stream.read(&mut self.buf[len..]).await?;
+            self.buf.truncate(len + n);
+            if n == 0 {
+                return Err(bad("connection closed"));
+            }
+            Ok(())
+        }
+
+        async fn read_answer(&mut self) -> std::io::Result<u16> {
+            // Head: status and framing.
+            let (status, head_len, framing) = loop {
+                let mut headers = [httparse::EMPTY_HEADER; 32];
+                let mut res = httparse::Response::new(&mut headers);
+                match res.parse(&self.buf[self.start..]) {
+                    Ok(httparse::Status::Complete(n)) => {
+                        let mut framing = Framing::Length(0);
+                        for h in res.headers.iter() {
+                            if h.name.eq_ignore_ascii_case("content-length") {
+                                let v = std::str::from_utf8(h.value).map_err(|_| bad("length"))?;
+                                framing =
+                                    Framing::Length(v.trim().parse().map_err(|_| bad("length"))?);
+                            } else if h.name.eq_ignore_ascii_case("transfer-encoding")
+                                && h.value.eq_ignore_ascii_case(b"chunked")
+                            {
+                                framing = Framing::Chunked;
+                            }
+                        }
+                        break (res.code.unwrap_or(0), n, framing);
+                    }
+                    Ok(httparse::Status::Partial) => self.fill().await?,
+                    Err(_) => return Err(bad("malformed answer")),
+                }
+            };
+            self.start += head_len;
+            self.body.clear();
+            match framing {
+                Framing::Length(n) => self.take(n).await?,
+                Framing::Chunked => loop {
+                    let size = loop {
+                        if let Some(i) =
+                            self.buf[self.start..].windows(2).position(|w| w == b"\r\n")
+                        {
+                            let line = std::str::from_utf8(&self.buf[self.start..self.start + i])
+                                .map_err(|_| bad("chunk"))?;
+                            let size =
+                                usize::from_str_radix(line.split(';').next().unwrap_or(""), 16)
+                                    .map_err(|_| bad("chunk size"))?;
+                            self.start += i + 2;
+                            break size;
+                        }
+                        self.fill().await?;
+                    };
+                    self.take(size).await?;
+                    // The CRLF after the chunk (or after the last, empty chunk).
+                    while self.buf.len() - self.start < 2 {
+                        self.fill().await?;
+                    }
+                    self.start += 2;
+                    if size == 0 {
+                        break;
+                    }
+                },
+            }
+            Ok(status)
+        }
+
+        /// Moves the next `n` bytes into `body`.
+        async fn take(&mut self, n: usize) -> std::io::Result<()> {
+            while self.buf.len() - self.start < n {
+                self.fill().await?;
+            }
+            self.body
+                .extend_from_slice(&self.buf[self.start..self.start + n]);
+            self.start += n;
+            Ok(())
+        }
+    }
+
+    enum Framing {
+        Length(usize),
+        Chunked,
     }
 }

@@ -414,6 +414,11 @@ async fn run_mock(args: MockArgs) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let cli = match cli.command {
+        // The load generator runs on its own single-threaded runtime.
+        Command::Bench(a) => return bench::run(a),
+        command => Cli { command },
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -431,7 +436,7 @@ fn main() -> ExitCode {
             Command::Migrate(a) => migrate(a).await,
             Command::Mock(a) => run_mock(a).await,
             Command::Admin(a) => admin::run(a, load_settings).await,
-            Command::Bench(a) => bench::run(a).await,
+            Command::Bench(_) => ExitCode::from(2),
             Command::Openapi => {
                 let doc = omno_server::openapi_document();
                 match doc.to_pretty_json() {
