@@ -177,12 +177,12 @@ struct FieldErrorBody<'a> {
 /// Outermost middleware: renders [`ErrorParts`] into the envelope, and gives axum's own 404/405
 /// answers the envelope too.
 pub async fn render_errors(req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
+    // Cheap clones (shared bytes): only an error answer reads them.
+    let uri = req.uri().clone();
     let request_id = req
         .extensions()
         .get::<crate::request_id::RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
+        .cloned();
     let mut res = next.run(req).await;
     let parts = match res.extensions_mut().remove::<ErrorParts>() {
         Some(p) => p,
@@ -211,8 +211,10 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         }
     };
     let status = res.status();
+    let path = uri.path();
     if let Some(cause) = &parts.cause {
-        tracing::error!(request_id = %request_id, path = %path, cause = %cause, "internal error");
+        let request_id = request_id.as_ref().map_or("", |r| r.as_str());
+        tracing::error!(request_id, path, cause = %cause, "internal error");
     }
     let body = Envelope {
         timestamp: fmt_ts(time::OffsetDateTime::now_utc()),
@@ -220,7 +222,7 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         error: status.canonical_reason().unwrap_or("Error"),
         code: parts.code,
         message: &parts.message,
-        path: &path,
+        path,
         errors: parts
             .errors
             .iter()

@@ -71,7 +71,7 @@ pub async fn build_state(
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let keys = Keys::load(&settings, &*store).await?;
     let sim = Simulator::new(Duration::from_millis(settings.simulator.delay_ms));
-    Ok(AppState {
+    Ok(AppState::new(state::StateInner {
         store,
         clock,
         keys: Arc::new(keys),
@@ -85,7 +85,7 @@ pub async fn build_state(
         rate_limiter: Arc::new(rate_limit::RateLimiter::new(&settings.rate_limit)),
         metrics: settings.metrics.enabled.then(telemetry::install).flatten(),
         settings: Arc::new(settings),
-    })
+    }))
 }
 
 /// The API routes with their OpenAPI description.

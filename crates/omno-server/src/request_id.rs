@@ -9,9 +9,17 @@ use tracing::Instrument;
 
 use crate::telemetry::UNMATCHED_ROUTE;
 
-/// The id of the current request, in request extensions.
+/// The id of the current request, in request extensions (a header value: cloning it does not
+/// copy the id).
 #[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+pub struct RequestId(pub HeaderValue);
+
+impl RequestId {
+    /// The id as text (always printable ASCII).
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or_default()
+    }
+}
 
 const HEADER: &str = "x-request-id";
 
@@ -28,32 +36,37 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
     let id = req
         .headers()
         .get(HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| acceptable(v))
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        .filter(|v| v.to_str().is_ok_and(acceptable))
+        .cloned()
+        .unwrap_or_else(generate);
     req.extensions_mut().insert(RequestId(id.clone()));
+    let id = RequestId(id);
     let method = req.method().clone();
     let matched = req.extensions().get::<MatchedPath>().cloned();
     let route = matched
         .as_ref()
         .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
-    let span = tracing::info_span!("request", request_id = %id);
+    let span = tracing::info_span!("request", request_id = id.as_str());
     let started = std::time::Instant::now();
     let mut res = next.run(req).instrument(span).await;
     let elapsed = started.elapsed();
     let status = res.status().as_u16();
-    crate::telemetry::http_request(method.as_str(), route, status, elapsed);
+    crate::telemetry::http_request(&method, route, status, elapsed);
     tracing::info!(
-        request_id = %id,
+        request_id = id.as_str(),
         method = %method,
         route,
         status,
         latency_ms = elapsed.as_millis() as u64,
         "request"
     );
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert(HEADER, v);
-    }
+    res.headers_mut().insert(HEADER, id.0);
     res
+}
+
+/// A fresh id: 32 lowercase hex digits of a random UUID.
+fn generate() -> HeaderValue {
+    let mut buf = [0u8; 32];
+    let hex = uuid::Uuid::new_v4().simple().encode_lower(&mut buf);
+    HeaderValue::from_str(hex).unwrap_or(HeaderValue::from_static("0"))
 }

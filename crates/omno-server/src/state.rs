@@ -11,9 +11,27 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::security::Keys;
 
-/// Everything a request needs; cheap to clone.
+/// Everything a request needs; cloning it is one reference-count increment (axum clones the
+/// state for every extractor and middleware of every request).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<StateInner>);
+
+impl AppState {
+    /// Wraps the parts.
+    pub fn new(inner: StateInner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = StateInner;
+    fn deref(&self) -> &StateInner {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct StateInner {
     /// Storage.
     pub store: Arc<dyn Store>,
     /// Time source.
@@ -48,7 +66,9 @@ impl AppState {
         self.shutting_down.load(Ordering::SeqCst)
     }
 
-    /// Tells the workers that a commit created work: PSP work (`payouts`) and/or events.
+    /// Tells the workers that a commit created work: PSP work (`payouts`) and/or webhook
+    /// deliveries (`events`: only when an event got a delivery target; an event without one
+    /// gives the delivery worker nothing to do).
     pub fn committed(&self, payouts: bool, events: bool) {
         if payouts {
             self.wake_payouts.notify_one();

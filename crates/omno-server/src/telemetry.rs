@@ -7,11 +7,12 @@
 //! helper here is a no-op. Labels never carry ids of transactions: `route` is the matched path
 //! template, `psp_account` the account id.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{self, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use omno_psp::{Definite, QueryOutcome, SubmitOutcome};
@@ -83,27 +84,67 @@ fn describe() {
     );
 }
 
+/// The handles of one (method, status) under a route: the request counter and the duration
+/// histogram (the histogram has no `status` label).
+struct RouteHandles {
+    method: http::Method,
+    status: u16,
+    count: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+/// Handles per route template, registered on first use: a request then costs a map lookup and
+/// two atomic updates instead of label allocation and a registry lookup. Routes are templates
+/// (or [`UNMATCHED_ROUTE`]), so the map stays as small as the API.
+static HTTP: LazyLock<RwLock<HashMap<String, Vec<RouteHandles>>>> = LazyLock::new(RwLock::default);
+
 /// Records one answered HTTP request.
-pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
-    metrics::counter!(
-        "omno_http_requests_total",
-        "method" => method.to_string(),
-        "route" => route.to_string(),
-        "status" => status.to_string()
-    )
-    .increment(1);
-    metrics::histogram!(
-        "omno_http_request_duration_seconds",
-        "method" => method.to_string(),
-        "route" => route.to_string()
-    )
-    .record(elapsed.as_secs_f64());
+pub fn http_request(method: &http::Method, route: &str, status: u16, elapsed: Duration) {
+    // Without an installed recorder there is nothing to record (and a handle cached now would be
+    // a no-op forever, even after a later `install`).
+    if !matches!(HANDLE.get(), Some(Some(_))) {
+        return;
+    }
+    let record = |h: &RouteHandles| {
+        h.count.increment(1);
+        h.duration.record(elapsed.as_secs_f64());
+    };
+    {
+        let map = HTTP.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(h) = map
+            .get(route)
+            .and_then(|v| v.iter().find(|h| h.status == status && h.method == method))
+        {
+            record(h);
+            return;
+        }
+    }
+    let handles = RouteHandles {
+        method: method.clone(),
+        status,
+        count: metrics::counter!(
+            "omno_http_requests_total",
+            "method" => method.to_string(),
+            "route" => route.to_string(),
+            "status" => status.to_string()
+        ),
+        duration: metrics::histogram!(
+            "omno_http_request_duration_seconds",
+            "method" => method.to_string(),
+            "route" => route.to_string()
+        ),
+    };
+    record(&handles);
+    HTTP.write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(route.to_string())
+        .or_default()
+        .push(handles);
 }
 
 /// Records one committed status change of a transaction (`kind` `PAYOUT`/`PAYIN`).
-pub fn transaction(kind: &'static str, status: &str) {
-    metrics::counter!("omno_transactions_total", "kind" => kind, "status" => status.to_string())
-        .increment(1);
+pub fn transaction(kind: &'static str, status: &'static str) {
+    metrics::counter!("omno_transactions_total", "kind" => kind, "status" => status).increment(1);
 }
 
 fn psp_request(account: &str, operation: &'static str, outcome: &'static str, elapsed: Duration) {

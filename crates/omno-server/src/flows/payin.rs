@@ -201,10 +201,11 @@ pub async fn create(
         idem_not_before: idem_not_before(state, now),
     };
     let event = status_event(state, &p, now).await?;
+    let deliveries = !event.targets.is_empty();
     match state.store.create_payin(&p, &meta, &[event]).await? {
         CreateOutcome::Created => {
             crate::telemetry::transaction("PAYIN", p.status.as_str());
-            state.committed(false, true);
+            state.committed(false, deliveries);
             Ok(Reply::ok(response))
         }
         CreateOutcome::IdemReplay(r) => Ok(Reply::replay(r.status, r.body)),

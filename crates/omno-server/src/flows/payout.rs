@@ -207,10 +207,11 @@ pub async fn create(
         idem_not_before: idem_not_before(state, now),
     };
     let event = status_event(state, &p, now).await?;
+    let deliveries = !event.targets.is_empty();
     match state.store.create_payout(&p, &meta, &[event]).await? {
         CreateOutcome::Created => {
             crate::telemetry::transaction("PAYOUT", p.status.as_str());
-            state.committed(p.dispatch == Dispatch::Queued, true);
+            state.committed(p.dispatch == Dispatch::Queued, deliveries);
             Ok(Reply::ok(response))
         }
         CreateOutcome::IdemReplay(r) => Ok(Reply::replay(r.status, r.body)),
@@ -473,6 +474,7 @@ pub async fn decide(
             }
         }
         let event = status_event(state, &next, now).await?;
+        let deliveries = !event.targets.is_empty();
         let outcome = state
             .store
             .save_payout(PayoutWrite {
@@ -487,7 +489,7 @@ pub async fn decide(
         match outcome {
             SaveOutcome::Saved => {
                 crate::telemetry::transaction("PAYOUT", next.status.as_str());
-                state.committed(verdict == Verdict::Confirm, true);
+                state.committed(verdict == Verdict::Confirm, deliveries);
                 return Ok(Reply::ok(body));
             }
             SaveOutcome::VersionConflict => continue,
