@@ -80,6 +80,7 @@ impl SqliteStore {
                     |r| r.try_get(0),
                 )
             })
+            .await
             .unwrap_or(0);
         Ok(usize::try_from(applied).unwrap_or(0) >= engine::migration_count())
     }
@@ -98,9 +99,12 @@ impl SqliteStore {
         self.engine.write(f).await
     }
 
-    /// Runs a read on the calling thread; see [`Engine::read`].
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
-        self.engine.read(f)
+    /// Runs a read on the calling thread (see [`Engine::read`]), then waits until whatever it
+    /// may have seen is durable (see [`Engine::settled`]).
+    async fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let value = self.engine.read(f)?;
+        self.engine.settled().await;
+        Ok(value)
     }
 }
 
@@ -622,19 +626,22 @@ impl PayoutBinds {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
-        self.read(|c| one(c, "select 1", [], |r| r.try_get::<i64, _>(0)))?;
+        self.read(|c| one(c, "select 1", [], |r| r.try_get::<i64, _>(0)))
+            .await?;
         Ok(())
     }
 
     async fn get_setting(&self, name: &str) -> StoreResult<Option<String>> {
-        Ok(self.read(|c| {
-            opt(
-                c,
-                "select value from setting where name = ?1",
-                params![name],
-                |r| r.try_get(0),
-            )
-        })?)
+        Ok(self
+            .read(|c| {
+                opt(
+                    c,
+                    "select value from setting where name = ?1",
+                    params![name],
+                    |r| r.try_get(0),
+                )
+            })
+            .await?)
     }
 
     async fn init_setting(&self, name: &str, value: &str) -> StoreResult<String> {
@@ -707,6 +714,7 @@ impl Store for SqliteStore {
                 merchant_from_row,
             )
         })
+        .await
     }
 
     async fn update_merchant(&self, m: &MerchantRecord) -> StoreResult<()> {
@@ -744,6 +752,7 @@ impl Store for SqliteStore {
                 merchant_from_row,
             )
         })
+        .await
     }
 
     async fn insert_api_key(&self, k: &ApiKeyRecord) -> StoreResult<()> {
@@ -779,6 +788,7 @@ impl Store for SqliteStore {
                 api_key_from_row,
             )
         })
+        .await
     }
 
     async fn insert_client(&self, cr: &ClientRecord) -> StoreResult<()> {
@@ -812,6 +822,7 @@ impl Store for SqliteStore {
                 client_from_row,
             )
         })
+        .await
     }
 
     async fn revoke_demo_credentials(
@@ -885,7 +896,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_psp_accounts(&self, merchant: MerchantId) -> StoreResult<Vec<PspAccount>> {
-        self.read(|c| all(c, "select * from psp_account where merchant_id = ?1 order by created_at, psp_account_id", params![merchant.hex()], psp_from_row))
+        self.read(|c| all(c, "select * from psp_account where merchant_id = ?1 order by created_at, psp_account_id", params![merchant.hex()], psp_from_row)).await
     }
 
     async fn ensure_customer(
@@ -902,7 +913,7 @@ impl Store for SqliteStore {
                 params![merchant.hex(), external_user_id],
                 |r| r.try_get(0),
             )
-        })?;
+        }).await?;
         if let Some(id) = existing {
             return hex_id(&id, CustomerId::parse, "customer_id");
         }
@@ -925,21 +936,23 @@ impl Store for SqliteStore {
         fingerprint: &str,
         not_before: OffsetDateTime,
     ) -> StoreResult<IdemCheck> {
-        let row = self.read(|c| {
-            opt(
-                c,
-                "select fingerprint, status_code, body from idempotency_key \
+        let row = self
+            .read(|c| {
+                opt(
+                    c,
+                    "select fingerprint, status_code, body from idempotency_key \
                  where scope = ?1 and idem_key = ?2 and created_at >= ?3",
-                params![scope, key, to_ms(not_before)],
-                |r| {
-                    Ok((
-                        r.try_get::<String, _>(0)?,
-                        r.try_get::<i64, _>(1)?,
-                        r.try_get::<String, _>(2)?,
-                    ))
-                },
-            )
-        })?;
+                    params![scope, key, to_ms(not_before)],
+                    |r| {
+                        Ok((
+                            r.try_get::<String, _>(0)?,
+                            r.try_get::<i64, _>(1)?,
+                            r.try_get::<String, _>(2)?,
+                        ))
+                    },
+                )
+            })
+            .await?;
         let Some((fp, status, body)) = row else {
             return Ok(IdemCheck::Fresh);
         };
@@ -1029,8 +1042,12 @@ impl Store for SqliteStore {
         match merchant {
             Some(m) => {
                 self.read(|c| opt(c, &SELECT_PAYOUT_OF, params![id, m.hex()], payout_from_row))
+                    .await
             }
-            None => self.read(|c| opt(c, &SELECT_PAYOUT, params![id], payout_from_row)),
+            None => {
+                self.read(|c| opt(c, &SELECT_PAYOUT, params![id], payout_from_row))
+                    .await
+            }
         }
     }
 
@@ -1140,7 +1157,8 @@ impl Store for SqliteStore {
                     params![id.hex()],
                     |r| r.try_get::<Option<Vec<u8>>, _>(0),
                 )
-            })?
+            })
+            .await?
             .flatten())
     }
 
@@ -1196,6 +1214,7 @@ impl Store for SqliteStore {
                 },
             )
         })
+        .await
     }
 
     async fn insert_endpoint(&self, e: &EndpointRecord) -> StoreResult<()> {
@@ -1226,7 +1245,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_endpoints(&self, merchant: MerchantId) -> StoreResult<Vec<EndpointRecord>> {
-        self.read(|c| all(c, "select * from webhook_endpoint where merchant_id = ?1 order by created_at, endpoint_id", params![merchant.hex()], endpoint_from_row))
+        self.read(|c| all(c, "select * from webhook_endpoint where merchant_id = ?1 order by created_at, endpoint_id", params![merchant.hex()], endpoint_from_row)).await
     }
 
     async fn get_endpoint(
@@ -1242,6 +1261,7 @@ impl Store for SqliteStore {
                 endpoint_from_row,
             )
         })
+        .await
     }
 
     async fn update_endpoint(&self, e: &EndpointRecord) -> StoreResult<bool> {
@@ -1392,6 +1412,7 @@ impl Store for SqliteStore {
                 delivery_from_row,
             )
         })
+        .await
     }
 
     async fn get_delivery(
@@ -1426,6 +1447,7 @@ impl Store for SqliteStore {
             )?;
             Ok(Some((d, attempts)))
         })
+        .await
     }
 
     async fn redeliver(
@@ -1453,14 +1475,16 @@ impl Store for SqliteStore {
     }
 
     async fn pending_deliveries(&self) -> StoreResult<i64> {
-        Ok(self.read(|c| {
-            one(
-                c,
-                "select count(*) from delivery where status = 'PENDING'",
-                [],
-                |r| r.try_get(0),
-            )
-        })?)
+        Ok(self
+            .read(|c| {
+                one(
+                    c,
+                    "select count(*) from delivery where status = 'PENDING'",
+                    [],
+                    |r| r.try_get(0),
+                )
+            })
+            .await?)
     }
 
     async fn update_psp_account(&self, a: &PspAccount, now: OffsetDateTime) -> StoreResult<bool> {
@@ -1518,7 +1542,7 @@ impl Store for SqliteStore {
                 from_ms(r.try_get("created_at")?),
                 from_ms(r.try_get("updated_at")?),
             ))
-        }))
+        })).await
     }
 
     async fn insert_router(&self, r: &RouterRecord) -> StoreResult<()> {
@@ -1564,6 +1588,7 @@ impl Store for SqliteStore {
                 },
             )
         })
+        .await
     }
 
     async fn replace_router(&self, r: &RouterRecord) -> StoreResult<bool> {
@@ -1629,6 +1654,7 @@ impl Store for SqliteStore {
                 },
             )
         })
+        .await
     }
 
     async fn delete_fx_rate(
@@ -1660,19 +1686,21 @@ impl Store for SqliteStore {
     }
 
     async fn config_version(&self) -> StoreResult<i64> {
-        let v: Option<String> = self.read(|c| {
-            opt(
-                c,
-                "select value from setting where name = 'config.version'",
-                [],
-                |r| r.try_get(0),
-            )
-        })?;
+        let v: Option<String> = self
+            .read(|c| {
+                opt(
+                    c,
+                    "select value from setting where name = 'config.version'",
+                    [],
+                    |r| r.try_get(0),
+                )
+            })
+            .await?;
         Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
     async fn list_clients(&self, merchant: MerchantId) -> StoreResult<Vec<ClientRecord>> {
-        self.read(|c| all(c, "select * from client_credential where merchant_id = ?1 order by created_at, client_id", params![merchant.hex()], client_from_row))
+        self.read(|c| all(c, "select * from client_credential where merchant_id = ?1 order by created_at, client_id", params![merchant.hex()], client_from_row)).await
     }
 
     async fn revoke_client(
@@ -1700,6 +1728,7 @@ impl Store for SqliteStore {
                 api_key_from_row,
             )
         })
+        .await
     }
 
     async fn revoke_api_key(
@@ -1744,7 +1773,7 @@ impl Store for SqliteStore {
              and (?9 is null or p.created_at < ?9) \
              and (?10 is null or p.created_at < ?10 or (p.created_at = ?10 and p.payout_id < ?11)) \
              order by p.created_at desc, p.payout_id desc limit ?12"
-        ), params![f.merchant_id.map(|m| m.hex()), statuses, &f.order_id, f.customer_id.map(|c| c.hex()), &f.external_user_id, &f.currency, &f.psp_account_id, f.created_from.map(to_ms), f.created_to.map(to_ms), after_ms, after_id, limit], payout_from_row))
+        ), params![f.merchant_id.map(|m| m.hex()), statuses, &f.order_id, f.customer_id.map(|c| c.hex()), &f.external_user_id, &f.currency, &f.psp_account_id, f.created_from.map(to_ms), f.created_to.map(to_ms), after_ms, after_id, limit], payout_from_row)).await
     }
 
     // --- payins (issue 4), in sqlite/payin.rs ---
@@ -1858,13 +1887,15 @@ impl Store for SqliteStore {
 
     // --- metrics (issue 10) ---
     async fn syncing_payouts(&self) -> StoreResult<i64> {
-        Ok(self.read(|c| {
-            one(
-                c,
-                "select count(*) from payout where dispatch = 'SYNCING'",
-                [],
-                |r| r.try_get(0),
-            )
-        })?)
+        Ok(self
+            .read(|c| {
+                one(
+                    c,
+                    "select count(*) from payout where dispatch = 'SYNCING'",
+                    [],
+                    |r| r.try_get(0),
+                )
+            })
+            .await?)
     }
 }

@@ -84,6 +84,7 @@ impl SqliteStore {
                 session_from_row,
             )
         })
+        .await
     }
 
     pub(super) async fn cashier_balance(

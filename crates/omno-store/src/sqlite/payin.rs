@@ -155,6 +155,7 @@ impl SqliteStore {
                 payin_from_row,
             )
         })
+        .await
     }
 
     pub(super) async fn payin_save(&self, w: PayinWrite<'_>) -> StoreResult<SaveOutcome> {
@@ -225,7 +226,8 @@ impl SqliteStore {
                     params![id.hex()],
                     |r| r.try_get::<Option<Vec<u8>>, _>(0),
                 )
-            })?
+            })
+            .await?
             .flatten())
     }
 
@@ -271,6 +273,7 @@ impl SqliteStore {
                 card_from_row,
             )
         })
+        .await
     }
 
     pub(super) async fn payin_get_card(
@@ -286,6 +289,7 @@ impl SqliteStore {
                 card_from_row,
             )
         })
+        .await
     }
 
     pub(super) async fn payin_search(
@@ -307,6 +311,6 @@ impl SqliteStore {
              and (?7 is null or p.processor_psp_id = ?7) and (?8 is null or p.created_at >= ?8) \
              and (?9 is null or p.created_at < ?9) \
              and (?10 is null or p.created_at < ?10 or (p.created_at = ?10 and p.payin_id < ?11)) \
-             order by p.created_at desc, p.payin_id desc limit ?12", params![f.merchant_id.map(|m| m.hex()), statuses, &f.order_id, f.customer_id.map(|c| c.hex()), &f.external_user_id, &f.currency, &f.psp_account_id, f.created_from.map(to_ms), f.created_to.map(to_ms), after_ms, after_id, limit], payin_from_row))
+             order by p.created_at desc, p.payin_id desc limit ?12", params![f.merchant_id.map(|m| m.hex()), statuses, &f.order_id, f.customer_id.map(|c| c.hex()), &f.external_user_id, &f.currency, &f.psp_account_id, f.created_from.map(to_ms), f.created_to.map(to_ms), after_ms, after_id, limit], payin_from_row)).await
     }
 }
