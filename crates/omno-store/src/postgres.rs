@@ -162,6 +162,82 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// Create payout without an `Idempotency-Key`, as one statement (its own transaction, one
+    /// round trip): the payout, its event and the event's deliveries are inserted together, or
+    /// nothing when the `orderId` is taken (the unique index decides; a concurrent insert of the
+    /// same `orderId` is waited for). Then the taken `orderId` is answered from the committed
+    /// row; `None` sends the caller to the transactional path (the row that won was not found).
+    async fn create_payout_at_once(
+        &self,
+        p: &Payout,
+        meta: &CreateMeta,
+        e: &NewEvent,
+    ) -> StoreResult<Option<CreateOutcome>> {
+        let sql = format!(
+            "with ins as (insert into payout ({PAYOUT_COLUMNS}, request_fingerprint, create_response) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, \
+             $33, $34, $35, $36) on conflict (merchant_id, order_id) do nothing returning payout_id), \
+             ev as (insert into event (event_id, merchant_id, kind, transaction_id, event_type, \
+             status, body, created_at) select $37, $38, $39, $40, $41, $42, $43, $44 from ins \
+             returning event_id), \
+             dl as (insert into delivery (delivery_id, merchant_id, event_id, event_type, \
+             transaction_id, endpoint_id, url, status, attempt_count, next_attempt_at, \
+             window_start, created_at) select t.delivery_id, $38, ev.event_id, $41, $40, \
+             t.endpoint_id, t.url, 'PENDING', 0, $44, $44, $44 from ev cross join \
+             unnest($45::text[], $46::text[], $47::text[]) as t (delivery_id, endpoint_id, url) \
+             returning 1) \
+             select count(*) from ins"
+        );
+        let (id, version, binds) = (p.id.hex(), p.version, PayoutBinds::of(p));
+        let (fingerprint, response) = (meta.order_fingerprint.clone(), meta.response.clone());
+        let event = e.clone();
+        let (merchant, order_id) = (p.merchant_id, p.order_id.clone());
+        let pool = self.pool.clone();
+        // On its own task, like [`PgStore::tx`]: a cancelled request never leaves a pooled
+        // connection mid-statement.
+        let task = tokio::spawn(async move {
+            let e = &event;
+            let q = binds
+                .bind_with_version(sqlx::query(&sql).bind(id), version)
+                .bind(&fingerprint)
+                .bind(response)
+                .bind(e.id.hex())
+                .bind(e.merchant_id.hex())
+                .bind(e.kind)
+                .bind(&e.transaction_id)
+                .bind(e.event_type)
+                .bind(&e.status)
+                .bind(&e.body)
+                .bind(to_ms(e.created_at))
+                .bind(
+                    e.targets
+                        .iter()
+                        .map(|_| DeliveryId(uuid::Uuid::now_v7()).hex())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    e.targets
+                        .iter()
+                        .map(|t| t.endpoint_id.map(|i| i.hex()))
+                        .collect::<Vec<_>>(),
+                )
+                .bind(e.targets.iter().map(|t| t.url.clone()).collect::<Vec<_>>());
+            let inserted: i64 = q.fetch_one(&pool).await?.try_get(0)?;
+            if inserted == 1 {
+                return Ok(Some(CreateOutcome::Created));
+            }
+            let mut c = pool.acquire().await?;
+            taken_order(&mut c, "payout", merchant, &order_id, &fingerprint).await
+        });
+        match task.await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Corrupt("write task panicked")),
+        }
+    }
+}
+
 /// Serialization failure or deadlock: the transaction can simply run again.
 fn retryable(e: &sqlx::Error) -> bool {
     e.as_database_error()
@@ -1043,6 +1119,11 @@ impl Store for PgStore {
         meta: &CreateMeta,
         events: &[NewEvent],
     ) -> StoreResult<CreateOutcome> {
+        if let (None, [event]) = (&meta.idem, events)
+            && let Some(outcome) = self.create_payout_at_once(payout, meta, event).await?
+        {
+            return Ok(outcome);
+        }
         let arg = (payout.clone(), meta.clone(), events.to_vec());
         self.tx(arg, |c, (p, meta, events)| {
             Box::pin(async move {
