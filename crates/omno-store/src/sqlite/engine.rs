@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 use rusqlite::types::{FromSql, ValueRef};
-use rusqlite::{Connection, OpenFlags, Params, Row, RowIndex};
+use rusqlite::{Connection, OpenFlags, Params, Row};
 use sha2::{Digest, Sha384};
 
 use crate::{StoreError, StoreResult};
@@ -384,18 +384,18 @@ fn sync_loop(wal: &str, committed: mpsc::Receiver<Settle>, d: &Durability) {
         } else {
             Ok(())
         };
+        // Settled before the callers hear back (a caller that reads right after its write
+        // does not wait), and even when the sync failed: readers must not wait forever; the
+        // writes of a failed sync are answered with an error below.
         let last = group.iter().map(|s| s.seq).max().unwrap_or(0);
-
+        d.settled.store(last, Ordering::SeqCst);
+        d.changed.send_replace(last);
         for s in group.drain(..) {
             let outcome = s.outcome.and_then(|()| synced.clone());
             for job in s.jobs {
                 job.deliver(outcome.as_ref().map(|_| ()).map_err(String::as_str));
             }
         }
-        // Settled even when the sync failed: readers must not wait forever; the failed writes
-        // answered with an error above.
-        d.settled.store(last, Ordering::SeqCst);
-        d.changed.send_replace(last);
     }
 }
 
@@ -773,12 +773,48 @@ owned_col!(
 /// Typed column access by name or index.
 pub(super) trait RowExt {
     /// The column converted to `T`.
-    fn try_get<'r, T: Col<'r>, I: RowIndex>(&'r self, idx: I) -> StoreResult<T>;
+    fn try_get<'r, T: Col<'r>, I: ColIndex>(&'r self, idx: I) -> StoreResult<T>;
 }
 
 impl RowExt for Row<'_> {
-    fn try_get<'r, T: Col<'r>, I: RowIndex>(&'r self, idx: I) -> StoreResult<T> {
-        T::col(self.get_ref(idx)?)
+    fn try_get<'r, T: Col<'r>, I: ColIndex>(&'r self, idx: I) -> StoreResult<T> {
+        T::col(self.get_ref(idx.index(self)?)?)
+    }
+}
+
+/// A column by position or by name.
+pub(super) trait ColIndex {
+    /// The column's position in `row`.
+    fn index(&self, row: &Row<'_>) -> StoreResult<usize>;
+}
+
+impl ColIndex for usize {
+    fn index(&self, _: &Row<'_>) -> StoreResult<usize> {
+        Ok(*self)
+    }
+}
+
+thread_local! {
+    /// Where the next by-name lookup starts: one past the column found last.
+    static NEXT_COLUMN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+impl ColIndex for &str {
+    /// Row mappers read columns mostly in select-list order, so the scan starts one past the
+    /// column found last (on this thread) and usually matches at once; rusqlite's own lookup
+    /// scans from the first column every time, which dominated reading a wide row.
+    fn index(&self, row: &Row<'_>) -> StoreResult<usize> {
+        let stmt = row.as_ref();
+        let n = stmt.column_count();
+        let start = NEXT_COLUMN.get();
+        for k in 0..n {
+            let i = (start + k) % n;
+            if stmt.column_name(i)?.eq_ignore_ascii_case(self) {
+                NEXT_COLUMN.set(i + 1);
+                return Ok(i);
+            }
+        }
+        Err(rusqlite::Error::InvalidColumnName((*self).to_string()).into())
     }
 }
 
