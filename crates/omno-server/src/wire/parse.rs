@@ -6,7 +6,7 @@
 //! each accessor records the field's canonical value, from which the idempotency fingerprint of
 //! §1.8 is computed ([`canonical_fingerprint`]).
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 use omno_domain::errors::FieldErrors;
 use serde_json::value::RawValue;
@@ -18,8 +18,88 @@ use crate::error::ApiError;
 /// A JSON object being validated: its raw fields, its path and the canonical form read so far.
 pub struct Obj<'a> {
     path: String,
-    fields: HashMap<String, &'a RawValue>,
+    fields: Fields<'a>,
     canon: Map<String, Value>,
+}
+
+/// The members of a JSON object in document order, values unparsed. Request objects have a
+/// handful of keys, so a scan beats hashing; keys without escapes borrow from the body. A
+/// repeated key counts once, with its last value (as a map would keep it).
+#[derive(Default)]
+struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'a> Fields<'a> {
+    fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| *v)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        let keys = &self.0;
+        (0..keys.len())
+            .filter(|&i| !keys[i + 1..].iter().any(|(k, _)| *k == keys[i].0))
+            .count()
+    }
+
+    fn parse(text: &'a str) -> serde_json::Result<Fields<'a>> {
+        serde_json::from_str(text)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut out = Vec::with_capacity(m.size_hint().unwrap_or(8));
+                while let Some(key) = m.next_key_seed(Key)? {
+                    out.push((key, m.next_value::<&'de RawValue>()?));
+                }
+                Ok(Fields(out))
+            }
+        }
+        d.deserialize_map(Members)
+    }
+}
+
+/// A member name, borrowed from the body when it has no escapes.
+struct Key;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Key {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Key {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
 }
 
 /// Turns a serde_json syntax error into the contract's `MALFORMED_JSON` message.
@@ -87,14 +167,14 @@ impl<'a> Obj<'a> {
                 "JSON nesting deeper than {MAX_DEPTH} levels"
             )));
         }
-        let raw: &RawValue = serde_json::from_slice(body).map_err(|e| malformed(&e))?;
-        if type_name(raw) != "object" {
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            // Not an object: tell malformed JSON from valid JSON of another type.
+            let _: &RawValue = serde_json::from_slice(body).map_err(|e| malformed(&e))?;
             return Err(ApiError::MalformedJson(
                 "request body must be a JSON object".into(),
             ));
         }
-        let fields: HashMap<String, &RawValue> =
-            serde_json::from_str(raw.get()).map_err(|e| malformed(&e))?;
+        let fields: Fields<'a> = serde_json::from_slice(body).map_err(|e| malformed(&e))?;
         Ok(Obj {
             path: String::new(),
             fields,
@@ -106,7 +186,7 @@ impl<'a> Obj<'a> {
     pub fn empty() -> Obj<'static> {
         Obj {
             path: String::new(),
-            fields: HashMap::new(),
+            fields: Fields::default(),
             canon: Map::new(),
         }
     }
@@ -122,7 +202,7 @@ impl<'a> Obj<'a> {
 
     /// The raw value of a field; `None` when absent or `null` (§1.6: null = absent).
     fn raw(&self, name: &str) -> Option<&'a RawValue> {
-        self.fields.get(name).copied().filter(|r| r.get() != "null")
+        self.fields.get(name).filter(|r| r.get() != "null")
     }
 
     /// The raw JSON text of a field (absent or `null` → `None`), for list fields.
@@ -271,7 +351,7 @@ impl<'a> Obj<'a> {
             errs.add(self.path_of(name), "must be an object");
             return None;
         }
-        match serde_json::from_str::<HashMap<String, &RawValue>>(raw.get()) {
+        match Fields::parse(raw.get()) {
             Ok(fields) => Some(Obj {
                 path: self.path_of(name),
                 fields,
@@ -302,7 +382,7 @@ impl<'a> Obj<'a> {
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.into_iter().enumerate() {
             let path = format!("{}[{i}]", self.path_of(name));
-            match serde_json::from_str::<HashMap<String, &'a RawValue>>(item.get()) {
+            match Fields::parse(item.get()) {
                 Ok(fields) if type_name(item) == "object" => out.push(Obj {
                     path,
                     fields,
@@ -418,12 +498,23 @@ fn canonical_value(v: &Value) -> Value {
 
 /// SHA-256 hex of `prefix` + the canonical JSON (keys sorted, compact) of `canon`.
 pub fn canonical_fingerprint(prefix: &str, canon: &Map<String, Value>) -> String {
+    let [fp] = canonical_fingerprints([prefix], canon);
+    fp
+}
+
+/// [`canonical_fingerprint`] under several prefixes, rendering the canonical JSON once.
+pub fn canonical_fingerprints<const N: usize>(
+    prefixes: [&str; N],
+    canon: &Map<String, Value>,
+) -> [String; N] {
     // serde_json's Map is a BTreeMap (no preserve_order): keys serialize sorted by code point.
-    let text = serde_json::to_string(canon).unwrap_or_default();
-    let mut h = Sha256::new();
-    h.update(prefix.as_bytes());
-    h.update(text.as_bytes());
-    hex::encode(h.finalize())
+    let text = serde_json::to_vec(canon).unwrap_or_default();
+    prefixes.map(|prefix| {
+        let mut h = Sha256::new();
+        h.update(prefix.as_bytes());
+        h.update(&text);
+        hex::encode(h.finalize())
+    })
 }
 
 #[cfg(test)]
