@@ -24,8 +24,10 @@ const MAX_BATCH: usize = 512;
 
 /// Writes committed between two checkpoint requests. The writer's automatic checkpoint is off
 /// (it ran inside a commit and held every caller of that batch); a checkpoint thread copies the
-/// WAL back into the database instead, about as often as SQLite's default of 1000 pages.
-const CHECKPOINT_EVERY: usize = 400;
+/// WAL back into the database instead. Small and frequent checkpoints measured best: the
+/// writer's final pass and the database sync stay short, so they barely show in the latency of
+/// the batches behind them (100: p99 ≈ 18 ms at 2,000 creates/s; 400: ≈ 20 ms; 2,000: 35–48 ms).
+const CHECKPOINT_EVERY: usize = 100;
 
 /// How long a connection waits for a lock held by another process (e.g. `omno admin`).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
