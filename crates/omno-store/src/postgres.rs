@@ -202,15 +202,8 @@ impl PgStore {
             let q = binds
                 .bind_with_version(sqlx::query(&sql).bind(id), version)
                 .bind(&fingerprint)
-                .bind(response)
-                .bind(e.id.hex())
-                .bind(e.merchant_id.hex())
-                .bind(e.kind)
-                .bind(&e.transaction_id)
-                .bind(e.event_type)
-                .bind(&e.status)
-                .bind(&e.body)
-                .bind(to_ms(e.created_at))
+                .bind(response);
+            let q = bind_event(q, e)
                 .bind(
                     e.targets
                         .iter()
@@ -525,13 +518,13 @@ async fn idem_insert(conn: &mut PgConnection, idem: &IdemWrite) -> StoreResult<(
     Ok(())
 }
 
-async fn insert_events(conn: &mut PgConnection, events: &[NewEvent]) -> StoreResult<()> {
-    for e in events {
-        sqlx::query(
-            "insert into event (event_id, merchant_id, kind, transaction_id, event_type, status, \
-             body, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(e.id.hex())
+/// Binds an event's columns in the order `event_id, merchant_id, kind, transaction_id,
+/// event_type, status, body, created_at`.
+fn bind_event<'q>(
+    q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    e: &'q NewEvent,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    q.bind(e.id.hex())
         .bind(e.merchant_id.hex())
         .bind(e.kind)
         .bind(&e.transaction_id)
@@ -539,6 +532,17 @@ async fn insert_events(conn: &mut PgConnection, events: &[NewEvent]) -> StoreRes
         .bind(&e.status)
         .bind(&e.body)
         .bind(to_ms(e.created_at))
+}
+
+async fn insert_events(conn: &mut PgConnection, events: &[NewEvent]) -> StoreResult<()> {
+    for e in events {
+        bind_event(
+            sqlx::query(
+                "insert into event (event_id, merchant_id, kind, transaction_id, event_type, \
+                 status, body, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8)",
+            ),
+            e,
+        )
         .execute(&mut *conn)
         .await?;
         for t in &e.targets {
