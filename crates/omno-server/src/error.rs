@@ -1,13 +1,11 @@
-//! The one error envelope of the API (API.md §1.7) and the middleware that renders it.
+//! The one error envelope of the API (API.md §1.7) and its rendering.
 //!
 //! Handlers return [`ApiError`]; its `IntoResponse` stores the parts in the response extensions,
-//! and [`render_errors`] — the outermost middleware — adds `path` and `timestamp`, logs the cause
-//! of 5xx responses with the request id, and writes the body. Errors produced by axum itself
+//! and [`render`] — called by the outermost middleware on every answer — adds `path` and
+//! `timestamp`, logs the cause of 5xx responses with the request id, and writes the body. Errors produced by axum itself
 //! (unknown route, wrong method) get the same envelope there.
 
-use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use omno_domain::errors::FieldErrors;
 use serde::Serialize;
@@ -46,7 +44,7 @@ pub enum ApiError {
     Timeout,
 }
 
-/// Rendering parts of an error, carried in response extensions to [`render_errors`].
+/// Rendering parts of an error, carried in response extensions to [`render`].
 #[derive(Debug, Clone)]
 pub struct ErrorParts {
     code: &'static str,
@@ -174,16 +172,10 @@ struct FieldErrorBody<'a> {
     message: &'a str,
 }
 
-/// Outermost middleware: renders [`ErrorParts`] into the envelope, and gives axum's own 404/405
-/// answers the envelope too.
-pub async fn render_errors(req: Request, next: Next) -> Response {
-    // Cheap clones (shared bytes): only an error answer reads them.
-    let uri = req.uri().clone();
-    let request_id = req
-        .extensions()
-        .get::<crate::request_id::RequestId>()
-        .cloned();
-    let mut res = next.run(req).await;
+/// Renders [`ErrorParts`] into the envelope (`path` from `uri`), and gives axum's own 404/405
+/// answers the envelope too; any other answer passes unchanged. The outermost middleware
+/// ([`crate::request_id::request_id`]) calls it on every answer.
+pub fn render(mut res: Response, uri: &Uri, request_id: &str) -> Response {
     let parts = match res.extensions_mut().remove::<ErrorParts>() {
         Some(p) => p,
         None => {
@@ -213,7 +205,6 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
     let status = res.status();
     let path = uri.path();
     if let Some(cause) = &parts.cause {
-        let request_id = request_id.as_ref().map_or("", |r| r.as_str());
         tracing::error!(request_id, path, cause = %cause, "internal error");
     }
     let body = Envelope {

@@ -136,23 +136,9 @@ pub fn build_router(state: AppState) -> Router {
     ))
     .layer(DefaultBodyLimit::max(limit))
     .layer(axum::middleware::from_fn(move |req, next| {
-        timeout_layer(req, next, timeout)
+        request_id::request_id(req, next, Some(timeout))
     }))
-    .layer(axum::middleware::from_fn(error::render_errors))
-    .layer(axum::middleware::from_fn(request_id::request_id))
     .with_state(state)
-}
-
-async fn timeout_layer(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-    timeout: Duration,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    match tokio::time::timeout(timeout, next.run(req)).await {
-        Ok(r) => r,
-        Err(_) => error::ApiError::Timeout.into_response(),
-    }
 }
 
 /// Serves `router` on a bound listener until `shutdown` is cancelled, then drains in-flight

@@ -24,7 +24,7 @@ use omno_domain::errors::FieldErrors;
 use omno_domain::money::Currency;
 use serde_json::{Value, json};
 
-use crate::error::{self, ApiError};
+use crate::error::ApiError;
 use crate::reply::{self, PathId, Reply};
 use crate::request_id;
 
@@ -96,8 +96,9 @@ pub fn mock_router(body_limit_bytes: usize) -> Router {
         )
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound })
-        .layer(axum::middleware::from_fn(error::render_errors))
-        .layer(axum::middleware::from_fn(request_id::request_id))
+        .layer(axum::middleware::from_fn(|req, next| {
+            request_id::request_id(req, next, None)
+        }))
         .with_state(state)
 }
 

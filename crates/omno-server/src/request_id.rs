@@ -4,7 +4,8 @@
 use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use std::time::Duration;
 use tracing::Instrument;
 
 use crate::telemetry::UNMATCHED_ROUTE;
@@ -27,12 +28,15 @@ fn acceptable(v: &str) -> bool {
     (1..=128).contains(&v.len()) && v.bytes().all(|b| (0x20..=0x7e).contains(&b))
 }
 
-/// Middleware: assigns the id, opens the request span, sets the header, and records the
-/// outcome: one info log line (request id, method, route, status, latency) and the HTTP metrics.
+/// The outermost middleware, in one layer (each `from_fn` layer costs a service clone and a boxed
+/// future per request): assigns the id, opens the request span, bounds the request by `timeout`
+/// (504 `TIMEOUT` after it), renders error answers into the envelope ([`crate::error::render`]),
+/// sets the header, and records the outcome: one info log line (request id, method, route,
+/// status, latency) and the HTTP metrics.
 ///
 /// Layered with `Router::layer`, it runs after routing, so [`MatchedPath`] names the route
 /// template; requests that matched no route are labelled [`UNMATCHED_ROUTE`] in metrics.
-pub async fn request_id(mut req: Request, next: Next) -> Response {
+pub async fn request_id(mut req: Request, next: Next, timeout: Option<Duration>) -> Response {
     let id = req
         .headers()
         .get(HEADER)
@@ -48,7 +52,20 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
     let span = tracing::info_span!("request", request_id = id.as_str());
     let started = std::time::Instant::now();
-    let mut res = next.run(req).instrument(span).await;
+    // Cheap clone (shared bytes): the envelope of an error answer names the path.
+    let uri = req.uri().clone();
+    let mut res = async {
+        let res = match timeout {
+            Some(t) => match tokio::time::timeout(t, next.run(req)).await {
+                Ok(r) => r,
+                Err(_) => crate::error::ApiError::Timeout.into_response(),
+            },
+            None => next.run(req).await,
+        };
+        crate::error::render(res, &uri, id.as_str())
+    }
+    .instrument(span)
+    .await;
     let elapsed = started.elapsed();
     let status = res.status().as_u16();
     crate::telemetry::http_request(&method, route, status, elapsed);
