@@ -130,13 +130,10 @@ pub fn build_router(state: AppState) -> Router {
     .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/docs/openapi.json", doc))
     .merge(pages::router())
     .fallback(|| async { error::ApiError::NotFound })
-    .layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        admin_idempotency::admin_idempotency,
-    ))
     .layer(DefaultBodyLimit::max(limit))
-    .layer(axum::middleware::from_fn(move |req, next| {
-        request_id::request_id(req, next, Some(timeout))
+    .layer(axum::middleware::from_fn({
+        let state = state.clone();
+        move |req, next| request_id::request_id(req, next, Some(timeout), Some(state.clone()))
     }))
     .with_state(state)
 }

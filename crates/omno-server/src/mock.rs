@@ -97,7 +97,7 @@ pub fn mock_router(body_limit_bytes: usize) -> Router {
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound })
         .layer(axum::middleware::from_fn(|req, next| {
-            request_id::request_id(req, next, None)
+            request_id::request_id(req, next, None, None)
         }))
         .with_state(state)
 }

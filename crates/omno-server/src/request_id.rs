@@ -28,15 +28,21 @@ fn acceptable(v: &str) -> bool {
     (1..=128).contains(&v.len()) && v.bytes().all(|b| (0x20..=0x7e).contains(&b))
 }
 
-/// The outermost middleware, in one layer (each `from_fn` layer costs a service clone and a boxed
-/// future per request): assigns the id, opens the request span, bounds the request by `timeout`
-/// (504 `TIMEOUT` after it), renders error answers into the envelope ([`crate::error::render`]),
-/// sets the header, and records the outcome: one info log line (request id, method, route,
-/// status, latency) and the HTTP metrics.
+/// The middleware of every request, in one layer (each `from_fn` layer costs a service clone and
+/// a boxed future per request): assigns the id, opens the request span, bounds the request by
+/// `timeout` (504 `TIMEOUT` after it), applies the admin `Idempotency-Key` handling to `/admin/`
+/// paths when given the `state` ([`crate::admin_idempotency`]), renders error answers into the
+/// envelope ([`crate::error::render`]), sets the header, and records the outcome: one info log
+/// line (request id, method, route, status, latency) and the HTTP metrics.
 ///
 /// Layered with `Router::layer`, it runs after routing, so [`MatchedPath`] names the route
 /// template; requests that matched no route are labelled [`UNMATCHED_ROUTE`] in metrics.
-pub async fn request_id(mut req: Request, next: Next, timeout: Option<Duration>) -> Response {
+pub async fn request_id(
+    mut req: Request,
+    next: Next,
+    timeout: Option<Duration>,
+    state: Option<crate::state::AppState>,
+) -> Response {
     let id = req
         .headers()
         .get(HEADER)
@@ -54,13 +60,22 @@ pub async fn request_id(mut req: Request, next: Next, timeout: Option<Duration>)
     let started = std::time::Instant::now();
     // Cheap clone (shared bytes): the envelope of an error answer names the path.
     let uri = req.uri().clone();
+    let inner = async move {
+        match state {
+            Some(s) if req.uri().path().starts_with("/admin/") => {
+                crate::admin_idempotency::admin_idempotency(axum::extract::State(s), req, next)
+                    .await
+            }
+            Some(_) | None => next.run(req).await,
+        }
+    };
     let mut res = async {
         let res = match timeout {
-            Some(t) => match tokio::time::timeout(t, next.run(req)).await {
+            Some(t) => match tokio::time::timeout(t, inner).await {
                 Ok(r) => r,
                 Err(_) => crate::error::ApiError::Timeout.into_response(),
             },
-            None => next.run(req).await,
+            None => inner.await,
         };
         crate::error::render(res, &uri, id.as_str())
     }
