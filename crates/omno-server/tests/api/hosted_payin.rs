@@ -71,6 +71,27 @@ fn card_form<'a>(number: &'a str, month: &'a str, year: &'a str) -> Vec<(&'a str
     ]
 }
 
+/// Posts the hosted card form to `url`.
+async fn post_card(
+    client: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    number: &str,
+    month: &str,
+    year: &str,
+) -> reqwest::Response {
+    client
+        .post(url)
+        .form(&card_form(number, month, year))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The text of the page at `url`.
+async fn page_text(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 async fn status_json(client: &reqwest::Client, status_url: &str) -> Value {
     let r = client
         .get(status_url.replace("/status?", "/status.json?"))
@@ -155,12 +176,7 @@ async fn card_page_pays_and_reports_the_result() {
     // Paid: the card page now leads to the status page, and a second post charges nothing.
     let r = client.get(&card_url).send().await.unwrap();
     assert!(location(&app, &r).contains(&format!("/hpp/payin/{id}/status?token=")));
-    let r = client
-        .post(&card_url)
-        .form(&card_form("5555555555554444", "09", "2039"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_card(&client, &card_url, "5555555555554444", "09", "2039").await;
     assert!(location(&app, &r).contains("/status?token="));
     let p = app.get_payin(&id).await;
     assert_eq!(p["cardMask"], "411111******1111");
@@ -189,12 +205,7 @@ async fn three_ds_challenge_completes_or_fails() {
     let client = no_redirects();
 
     let (id, card_url, _) = hosted_payin(&app, "dep-hpp-3ds-ok", 20.0).await;
-    let r = client
-        .post(&card_url)
-        .form(&card_form("4000000000003220", "9", "39"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_card(&client, &card_url, "4000000000003220", "9", "39").await;
     let three_ds = location(&app, &r);
     assert!(
         three_ds.contains(&format!("/hpp/payin/{id}/3ds?token=")),
@@ -252,12 +263,7 @@ async fn three_ds_challenge_completes_or_fails() {
 
     // Fail.
     let (id, card_url, _) = hosted_payin(&app, "dep-hpp-3ds-ko", 20.0).await;
-    let r = client
-        .post(&card_url)
-        .form(&card_form("4000000000003220", "09", "2039"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_card(&client, &card_url, "4000000000003220", "09", "2039").await;
     let three_ds = location(&app, &r);
     let token = three_ds.split("token=").nth(1).unwrap().to_string();
     let r = client
@@ -273,14 +279,7 @@ async fn three_ds_challenge_completes_or_fails() {
     let s = status_json(&client, &status_url).await;
     assert_eq!(s["status"], "FAILED");
     assert_eq!(s["statusReason"]["detailedStatus"], "THREE_DS_FAILED");
-    let html = client
-        .get(&status_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page_text(&client, &status_url).await;
     assert!(html.contains("FAILED"));
 }
 
@@ -374,12 +373,14 @@ async fn page_tokens_and_ids_are_checked() {
         let url = app.url(&format!("/hpp/payin/{id}/{page}?token={card_token}"));
         assert_eq!(client.get(&url).send().await.unwrap().status(), 403);
     }
-    let r = client
-        .post(format!("{card_url}x"))
-        .form(&card_form("4111111111111111", "09", "2039"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_card(
+        &client,
+        format!("{card_url}x"),
+        "4111111111111111",
+        "09",
+        "2039",
+    )
+    .await;
     assert_eq!(r.status(), 403);
     assert_eq!(app.get_payin(&id).await["status"], "CREATED");
     let no_token = card_url.split('?').next().unwrap();
@@ -468,14 +469,7 @@ async fn apm_page_pays_asynchronously() {
     assert_eq!(p["status"], "PENDING", "{p}");
     assert_eq!(p["transactionType"], "APM");
     assert_eq!(p["metadata"]["paymentMethod"], "E_WALLET");
-    let html = client
-        .get(&status_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page_text(&client, &status_url).await;
     assert!(html.contains("PENDING"));
     assert!(html.contains("data-final=\"false\""));
     assert_eq!(status_json(&client, &status_url).await["status"], "PENDING");
@@ -507,20 +501,8 @@ async fn status_page_carries_the_return_urls() {
         csp.contains("form-action 'self' https://shop.example.de"),
         "{csp}"
     );
-    let r = client
-        .post(card_url)
-        .form(&card_form("4111111111111111", "09", "2039"))
-        .send()
-        .await
-        .unwrap();
-    let html = client
-        .get(location(&app, &r))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let r = post_card(&client, card_url, "4111111111111111", "09", "2039").await;
+    let html = page_text(&client, location(&app, &r)).await;
     assert!(html.contains("data-success-url=\"https://shop.example.de/checkout/success\""));
     // Only http(s) URLs are navigated to.
     assert!(html.contains("data-failure-url=\"\""));
@@ -588,22 +570,10 @@ async fn cashier_deposit_and_withdrawal(
         .await
         .unwrap();
     let card_url = location(app, &r);
-    let r = client
-        .post(&card_url)
-        .form(&card_form("4111111111111111", "09", "2039"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_card(&client, &card_url, "4111111111111111", "09", "2039").await;
     let status_url = location(app, &r);
     assert!(status_url.contains("/status?token="), "{status_url}");
-    let deposit = client
-        .get(&status_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let deposit = page_text(&client, &status_url).await;
     let r = client
         .post(app.url(&format!("/cashier/{sid}/withdraw")))
         .form(&[("amount", "20"), ("method", "card")])
@@ -666,20 +636,15 @@ async fn cashier_results_report_kyc_level_errors() {
     body["routerId"] = serde_json::json!(router);
     let v: Value = app.create_payin(&body).await.json().await.unwrap();
     let client = no_redirects();
-    let r = client
-        .post(v["iframeUrls"]["card"].as_str().unwrap())
-        .form(&card_form("4111111111111111", "09", "2039"))
-        .send()
-        .await
-        .unwrap();
-    let html = client
-        .get(location(&app, &r))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let r = post_card(
+        &client,
+        v["iframeUrls"]["card"].as_str().unwrap(),
+        "4111111111111111",
+        "09",
+        "2039",
+    )
+    .await;
+    let html = page_text(&client, location(&app, &r)).await;
     assert!(html.contains("data-status=\"FAILED\""), "{html}");
     assert!(html.contains("data-kyc-level-errors=\"\""), "{html}");
     assert!(html.contains("not available at the moment"), "{html}");
