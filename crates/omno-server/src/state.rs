@@ -66,14 +66,19 @@ impl AppState {
         self.shutting_down.load(Ordering::SeqCst)
     }
 
-    /// Tells the workers that a commit created work: PSP work (`payouts`) and/or webhook
-    /// deliveries (`events`: only when an event got a delivery target; an event without one
-    /// gives the delivery worker nothing to do).
-    pub fn committed(&self, payouts: bool, events: bool) {
+    /// Tells the workers what a commit created: PSP work (`payouts`) and the given outbox
+    /// `events` (the delivery worker is woken only if one of them got a delivery target).
+    pub fn committed(&self, payouts: bool, events: &[omno_store::NewEvent]) {
+        self.committed_deliveries(payouts, omno_store::NewEvent::any_delivery(events));
+    }
+
+    /// [`AppState::committed`] for callers whose events were moved into the write:
+    /// `deliveries` says whether new webhook deliveries were committed.
+    pub fn committed_deliveries(&self, payouts: bool, deliveries: bool) {
         if payouts {
             self.wake_payouts.notify_one();
         }
-        if events {
+        if deliveries {
             self.wake_deliveries.notify_one();
         }
     }

@@ -271,7 +271,7 @@ async fn deliver(state: &AppState, job: DeliveryJob) -> Result<(), ApiError> {
         .await?;
     if status != "PENDING" {
         // The next event of this (transaction, target) may now go.
-        state.committed(false, true);
+        state.committed_deliveries(false, true);
     }
     Ok(())
 }

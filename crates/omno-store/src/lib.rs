@@ -195,6 +195,14 @@ pub struct NewEvent {
     pub targets: Vec<DeliveryTarget>,
 }
 
+impl NewEvent {
+    /// Whether any of `events` has a delivery target (otherwise the delivery worker has nothing
+    /// new to send).
+    pub fn any_delivery(events: &[NewEvent]) -> bool {
+        events.iter().any(|e| !e.targets.is_empty())
+    }
+}
+
 /// One webhook target of an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryTarget {

@@ -308,6 +308,7 @@ pub async fn create_transaction(
             idem_not_before: idem_not_before(state, now),
         };
         let created;
+        let deliveries;
         let outcome = match kind {
             CashierKind::Deposit => {
                 let p = super::payin::new_payin(
@@ -328,6 +329,8 @@ pub async fn create_transaction(
                         apm: super::payin::page_url(state, p.id, "apm", now),
                     },
                 })?;
+                let events = vec![event];
+                deliveries = omno_store::NewEvent::any_delivery(&events);
                 let out = state
                     .store
                     .cashier_transaction(CashierWrite {
@@ -336,7 +339,7 @@ pub async fn create_transaction(
                         seq: n,
                         tx: CashierTx::Deposit(&p),
                         meta: meta(response),
-                        events: vec![event],
+                        events,
                         now,
                     })
                     .await?;
@@ -362,6 +365,8 @@ pub async fn create_transaction(
                         apm: super::payout::page_url(state, p.id, "apm", now),
                     },
                 })?;
+                let events = vec![event];
+                deliveries = omno_store::NewEvent::any_delivery(&events);
                 let out = state
                     .store
                     .cashier_transaction(CashierWrite {
@@ -370,7 +375,7 @@ pub async fn create_transaction(
                         seq: n,
                         tx: CashierTx::Withdraw(&p, amount),
                         meta: meta(response),
-                        events: vec![event],
+                        events,
                         now,
                     })
                     .await?;
@@ -387,7 +392,7 @@ pub async fn create_transaction(
                     }
                 };
                 crate::telemetry::transaction(kind_label, status);
-                state.committed(queued, true);
+                state.committed_deliveries(queued, deliveries);
                 return Ok(created);
             }
             CashierOutcome::SessionGone => return Err(CashierError::Expired),

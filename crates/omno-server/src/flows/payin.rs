@@ -126,6 +126,7 @@ async fn save(
     } else {
         vec![]
     };
+    let deliveries = NewEvent::any_delivery(&events);
     let out = state
         .store
         .save_payin(PayinWrite {
@@ -143,7 +144,7 @@ async fn save(
             crate::telemetry::transaction("PAYIN", next.status.as_str());
         }
         let scheduled = next.next_action_at.is_some();
-        state.committed(scheduled, o.announce);
+        state.committed_deliveries(scheduled, deliveries);
     }
     Ok(out)
 }
@@ -199,12 +200,11 @@ pub async fn create(
         idem: idem_write(state, &scope, idem_key.as_deref(), &idem_fp, &response, now),
         idem_not_before: idem_not_before(state, now),
     };
-    let event = status_event(state, &p, now).await?;
-    let deliveries = !event.targets.is_empty();
-    match state.store.create_payin(&p, &meta, &[event]).await? {
+    let events = [status_event(state, &p, now).await?];
+    match state.store.create_payin(&p, &meta, &events).await? {
         CreateOutcome::Created => {
             crate::telemetry::transaction("PAYIN", p.status.as_str());
-            state.committed(false, deliveries);
+            state.committed(false, &events);
             Ok(Reply::ok(response))
         }
         CreateOutcome::IdemReplay(r) => Ok(Reply::replay(r.status, r.body)),

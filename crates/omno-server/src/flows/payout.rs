@@ -205,12 +205,11 @@ pub async fn create(
         idem: idem_write(state, &scope, idem_key.as_deref(), &idem_fp, &response, now),
         idem_not_before: idem_not_before(state, now),
     };
-    let event = status_event(state, &p, now).await?;
-    let deliveries = !event.targets.is_empty();
-    match state.store.create_payout(&p, &meta, &[event]).await? {
+    let events = [status_event(state, &p, now).await?];
+    match state.store.create_payout(&p, &meta, &events).await? {
         CreateOutcome::Created => {
             crate::telemetry::transaction("PAYOUT", p.status.as_str());
-            state.committed(p.dispatch == Dispatch::Queued, deliveries);
+            state.committed(p.dispatch == Dispatch::Queued, &events);
             Ok(Reply::ok(response))
         }
         CreateOutcome::IdemReplay(r) => Ok(Reply::replay(r.status, r.body)),
@@ -361,13 +360,14 @@ async fn expire_if_due(
         Some("Confirmation window expired".into()),
         now,
     )?;
-    let event = status_event(state, &next, now).await?;
+    let events = vec![status_event(state, &next, now).await?];
+    let deliveries = NewEvent::any_delivery(&events);
     let out = state
         .store
         .save_payout(PayoutWrite {
             payout: &next,
             expected_version: p.version,
-            events: vec![event],
+            events,
             idem: None,
             pan: PanUpdate::Clear,
             release_lease_of: None,
@@ -375,7 +375,7 @@ async fn expire_if_due(
         .await?;
     if out == SaveOutcome::Saved {
         crate::telemetry::transaction("PAYOUT", next.status.as_str());
-        state.committed(false, true);
+        state.committed_deliveries(false, deliveries);
     }
     Ok(true)
 }
@@ -473,7 +473,7 @@ pub async fn decide(
             }
         }
         let event = status_event(state, &next, now).await?;
-        let deliveries = !event.targets.is_empty();
+        let deliveries = NewEvent::any_delivery(std::slice::from_ref(&event));
         let outcome = state
             .store
             .save_payout(PayoutWrite {
@@ -488,7 +488,7 @@ pub async fn decide(
         match outcome {
             SaveOutcome::Saved => {
                 crate::telemetry::transaction("PAYOUT", next.status.as_str());
-                state.committed(verdict == Verdict::Confirm, deliveries);
+                state.committed_deliveries(verdict == Verdict::Confirm, deliveries);
                 return Ok(Reply::ok(body));
             }
             SaveOutcome::VersionConflict => continue,
@@ -678,6 +678,7 @@ async fn save_worker(
     } else {
         vec![]
     };
+    let deliveries = NewEvent::any_delivery(&events);
     let out = state
         .store
         .save_payout(PayoutWrite {
@@ -692,7 +693,7 @@ async fn save_worker(
     let saved = out == SaveOutcome::Saved;
     if saved && announce {
         crate::telemetry::transaction("PAYOUT", next.status.as_str());
-        state.committed(false, true);
+        state.committed_deliveries(false, deliveries);
     }
     Ok(saved)
 }
@@ -852,7 +853,7 @@ async fn dispatch(state: &AppState, p: Payout, now: OffsetDateTime) -> Result<()
             .store
             .release_payout_lease(p.id, &state.node_id)
             .await?;
-        state.committed(true, false);
+        state.committed_deliveries(true, false);
         return Ok(());
     }
     // The marker committed, so the stored version is exactly one more: no re-read needed.

@@ -543,7 +543,7 @@ async fn redeliver(
         .redeliver(id, now)
         .await?
         .ok_or(ApiError::NotFound)?;
-    state.committed(false, true);
+    state.committed_deliveries(false, true);
     Ok(Reply::with_status(
         StatusCode::ACCEPTED,
         to_json(&delivery_view(&d, None))?,
