@@ -24,14 +24,19 @@ const MAX_BATCH: usize = 512;
 
 /// Writes committed between two checkpoint requests. The writer's automatic checkpoint is off
 /// (it ran inside a commit and held every caller of that batch); a checkpoint thread copies the
-/// WAL back into the database instead. Small and frequent checkpoints measured best: the
-/// writer's final pass and the database sync stay short, so they barely show in the latency of
-/// the batches behind them (100: p99 ≈ 18 ms at 2,000 creates/s; 400: ≈ 20 ms; 2,000: 35–48 ms).
+/// WAL back into the database instead. Small and frequent checkpoints measured best: each one's
+/// writes to the database file slow the WAL syncs running meanwhile, and small ones less
+/// (session 4, create payout at 2,000/s: every 100 writes p99 ≈ 12 ms; 400: 14–17 ms; 1,000:
+/// 19 ms).
 const CHECKPOINT_EVERY: usize = 100;
 
-/// Writes after which the writer copies the WAL itself when the checkpoint thread has not caught
-/// up (it only happens when that thread gets no CPU): the bound on the WAL's growth.
-const CHECKPOINT_BEHIND: usize = 10 * CHECKPOINT_EVERY;
+/// Writes after which the writer copies the rest of the WAL itself when the checkpoint thread has
+/// not caught up (under a write load without pauses, or when that thread gets no CPU): the bound
+/// on the WAL's growth (about 40 MB of WAL for create payout).
+const CHECKPOINT_BEHIND: usize = 1_000;
+
+/// Most passes of the checkpoint thread per request (see [`checkpoint_loop`]).
+const CHECKPOINT_PASSES: usize = 4;
 
 /// How long a connection waits for a lock held by another process (e.g. `omno admin`).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -98,6 +103,8 @@ enum Msg {
     Raw(Box<dyn FnOnce(&Connection) + Send>),
     /// Finish the queued writes, close the connection and answer.
     Close(tokio::sync::oneshot::Sender<()>),
+    /// From the sync thread: a sync ended, the open batch may commit.
+    Synced,
 }
 
 /// The connections of one database file.
@@ -157,11 +164,10 @@ impl Engine {
         writer.execute_batch("pragma wal_autocheckpoint = 0; pragma synchronous = normal")?;
         let checkpoints = connect(path)?;
         let (wake, woken) = mpsc::sync_channel::<()>(1);
-        let caught_up = Arc::new(AtomicBool::new(false));
-        let done = caught_up.clone();
+        let db = path.to_string();
         let checkpointer = std::thread::Builder::new()
             .name("omno-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpoints, woken, &done))
+            .spawn(move || checkpoint_loop(checkpoints, woken, &db))
             .map_err(|e| StoreError::Batch(format!("cannot start the sqlite checkpointer: {e}")))?;
         let durability = Arc::new(Durability {
             committing: AtomicU64::new(0),
@@ -169,21 +175,22 @@ impl Engine {
             changed: tokio::sync::watch::Sender::new(0),
         });
         let (to_sync, committed) = mpsc::channel();
-        let wal = format!("{path}-wal");
+        let (jobs, rx) = mpsc::channel();
+        let wal = WalFile::new(format!("{path}-wal"));
         let synced = durability.clone();
+        let to_writer = jobs.clone();
         let syncer = std::thread::Builder::new()
             .name("omno-sqlite-sync".into())
-            .spawn(move || sync_loop(&wal, committed, &synced))
+            .spawn(move || sync_loop(wal, committed, to_writer, &synced))
             .map_err(|e| StoreError::Batch(format!("cannot start the sqlite sync thread: {e}")))?;
-        let (jobs, rx) = mpsc::channel();
         let writer_side = Writer {
             conn: writer,
             durability: durability.clone(),
             to_sync,
             syncer,
             wake,
-            caught_up,
             checkpointer,
+            wal: WalFile::new(format!("{path}-wal")),
         };
         std::thread::Builder::new()
             .name("omno-sqlite-writer".into())
@@ -296,6 +303,16 @@ impl Engine {
     }
 }
 
+impl Drop for Engine {
+    /// Stops the writer (and with it the sync and checkpoint threads) when the engine goes away
+    /// without [`Engine::close`]: the sync thread's handle on the writer's queue would keep it
+    /// waiting otherwise. A no-op after `close`.
+    fn drop(&mut self) {
+        let (tx, _) = tokio::sync::oneshot::channel();
+        let _ = self.jobs.send(Msg::Close(tx));
+    }
+}
+
 /// Runs one cached statement without parameters (transaction control).
 fn step(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
@@ -310,9 +327,9 @@ struct Writer {
     syncer: std::thread::JoinHandle<()>,
     /// Asks the checkpoint thread for a checkpoint.
     wake: mpsc::SyncSender<()>,
-    /// Set by the checkpoint thread when it has copied what the WAL held when it started.
-    caught_up: Arc<AtomicBool>,
     checkpointer: std::thread::JoinHandle<()>,
+    /// The WAL file, read for its restart counter.
+    wal: WalFile,
 }
 
 /// One batch for the sync thread: its number, its callers and how its commit went.
@@ -323,69 +340,109 @@ struct Settle {
 }
 
 /// Copies the WAL back into the database file when the writer asks (`PASSIVE`: it never blocks
-/// the writer or readers), then tells the writer, which copies the few frames appended meanwhile
-/// between two batches ([`finish_checkpoint`]) so the WAL is fully copied and its next
-/// transaction starts the WAL over (a WAL that is never fully copied only grows). Its
-/// connection keeps `synchronous = full`, so the database file is synced before the WAL can be
-/// reused. Ends when the writer drops its sender.
-fn checkpoint_loop(conn: Connection, woken: mpsc::Receiver<()>, caught_up: &AtomicBool) {
+/// the writer or readers). A pass copies the frames the WAL held when it started — SQLite then
+/// reports the WAL fully copied even when the writer appended more meanwhile — so the thread runs
+/// passes until one finds nothing new to copy (each later pass copies only what the writer
+/// appended during the one before, quickly), up to [`CHECKPOINT_PASSES`]. Once the whole WAL is
+/// copied, the database file is synced (this connection keeps `synchronous = full`) and the
+/// writer's next transaction starts the WAL over. When writes never paused long enough, the
+/// database file is synced anyway, so that the writer's own final pass, if the WAL grows too long
+/// ([`CHECKPOINT_BEHIND`]), has little left to sync. Ends when the writer drops its sender.
+fn checkpoint_loop(conn: Connection, woken: mpsc::Receiver<()>, db: &str) {
     while woken.recv().is_ok() {
-        match conn.query_row("pragma wal_checkpoint(passive)", [], |_| Ok(())) {
-            Ok(()) => caught_up.store(true, Ordering::Release),
-            Err(e) => tracing::warn!(error = %e, "sqlite checkpoint failed"),
+        let mut copied = false;
+        let mut last = None;
+        for _ in 0..CHECKPOINT_PASSES {
+            match wal_checkpoint(&conn) {
+                Ok(Some(frames)) if last == Some(frames) => {
+                    copied = true;
+                    break;
+                }
+                Ok(frames) => last = frames,
+                Err(e) => {
+                    tracing::warn!(error = %e, "sqlite checkpoint failed");
+                    break;
+                }
+            }
+        }
+        if !copied && let Err(e) = std::fs::File::open(db).and_then(|f| f.sync_data()) {
+            tracing::warn!(error = %e, "sqlite: syncing the database file failed");
         }
     }
+}
+
+/// One `PASSIVE` checkpoint: the frames of the WAL as this pass saw it when they are now all
+/// copied, `None` when some are not (another checkpoint ran, or a reader still needed them).
+fn wal_checkpoint(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    conn.query_row("pragma wal_checkpoint(passive)", [], |r| {
+        let (busy, log, copied) = (
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        );
+        Ok((busy == 0 && log == copied).then_some(log))
+    })
 }
 
 /// The writer's part of a checkpoint (see [`checkpoint_loop`]): copies what was appended since
-/// the checkpoint thread's pass, with the WAL synced first and the database after. True when the
-/// WAL is now fully copied (false if, say, the checkpoint thread still held the checkpoint lock).
-fn finish_checkpoint(conn: &Connection) -> bool {
+/// the checkpoint thread's passes, with the WAL synced first and the database after, so its next
+/// transaction starts the WAL over (unless the checkpoint thread held the checkpoint lock; the
+/// writer then tries again after its next batch).
+fn finish_checkpoint(conn: &Connection) {
     let full = conn
         .execute_batch("pragma synchronous = full")
-        .and_then(|()| {
-            conn.query_row("pragma wal_checkpoint(passive)", [], |r| {
-                Ok(r.get::<_, i64>(0)? == 0 && r.get::<_, i64>(1)? == r.get::<_, i64>(2)?)
-            })
-        });
+        .and_then(|()| wal_checkpoint(conn));
     let normal = conn.execute_batch("pragma synchronous = normal");
-    match (full, normal) {
-        (Ok(done), Ok(())) => done,
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::warn!(error = %e, "sqlite checkpoint failed");
-            false
-        }
+    if let Err(e) = full.and(normal) {
+        tracing::warn!(error = %e, "sqlite checkpoint failed");
     }
 }
 
-/// The WAL file, opened for `fdatasync` (any descriptor of the file syncs its pages). Reopened
-/// if the file was replaced (it is not while this process keeps its connections open).
+/// The WAL file, opened for `fdatasync` (any descriptor of the file syncs its pages) and to
+/// read its header. Reopened if the file was replaced (it is not while this process keeps its
+/// connections open).
 struct WalFile {
     path: String,
     file: Option<(std::fs::File, u64)>,
 }
 
 impl WalFile {
-    fn sync(&mut self) -> std::io::Result<()> {
+    fn new(path: String) -> Self {
+        Self { path, file: None }
+    }
+
+    fn open(&mut self) -> std::io::Result<&std::fs::File> {
         use std::os::unix::fs::MetadataExt;
         let ino = std::fs::metadata(&self.path)?.ino();
         let file = match self.file.take() {
             Some((f, i)) if i == ino => f,
             _ => std::fs::File::open(&self.path)?,
         };
-        let synced = file.sync_data();
-        self.file = Some((file, ino));
-        synced
+        Ok(&self.file.insert((file, ino)).0)
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.open()?.sync_data()
+    }
+
+    /// The WAL header's checkpoint sequence number (bytes 12..16), which SQLite bumps each time
+    /// it starts the WAL over; `None` before the WAL exists.
+    fn restarts(&mut self) -> Option<u32> {
+        use std::os::unix::fs::FileExt;
+        let mut seq = [0u8; 4];
+        self.open().ok()?.read_exact_at(&mut seq, 12).ok()?;
+        Some(u32::from_be_bytes(seq))
     }
 }
 
 /// The sync thread: takes every batch committed meanwhile, makes the WAL durable once for all
 /// of them, then answers their callers. Ends when the writer drops its sender.
-fn sync_loop(wal: &str, committed: mpsc::Receiver<Settle>, d: &Durability) {
-    let mut wal = WalFile {
-        path: wal.to_string(),
-        file: None,
-    };
+fn sync_loop(
+    mut wal: WalFile,
+    committed: mpsc::Receiver<Settle>,
+    writer: mpsc::Sender<Msg>,
+    d: &Durability,
+) {
     let mut group = Vec::new();
     while let Ok(first) = committed.recv() {
         group.push(first);
@@ -406,6 +463,8 @@ fn sync_loop(wal: &str, committed: mpsc::Receiver<Settle>, d: &Durability) {
         let last = group.iter().map(|s| s.seq).max().unwrap_or(0);
         d.settled.store(last, Ordering::SeqCst);
         d.changed.send_replace(last);
+        // The writer commits its open batch now (this thread is free for it).
+        let _ = writer.send(Msg::Synced);
         for s in group.drain(..) {
             let outcome = s.outcome.and_then(|()| synced.clone());
             for job in s.jobs {
@@ -415,34 +474,45 @@ fn sync_loop(wal: &str, committed: mpsc::Receiver<Settle>, d: &Durability) {
     }
 }
 
-/// The single writer: takes every queued write, runs them in one `BEGIN IMMEDIATE` transaction,
-/// each under a savepoint (a failed or declined write rolls back only itself), commits once
-/// without waiting for the disk, and passes the batch to the sync thread, which answers the
-/// callers once the commit is durable — so a caller's success always means its write is
-/// durable, and the next batch runs while the disk syncs the previous one.
-fn writer_loop(w: Writer, rx: mpsc::Receiver<Msg>) {
-    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(64);
+/// The single writer. A write runs as soon as it arrives, under a savepoint inside the open batch
+/// transaction (`BEGIN IMMEDIATE`; a failed or declined write rolls back only itself). The batch
+/// commits, without waiting for the disk, as soon as the sync thread is idle — while it syncs
+/// the previous batch, arriving writes join the open one — and goes to the sync thread, which
+/// answers the callers once the commit is durable: a caller's success always means its write is
+/// durable. Committing only when the sync thread can take the batch costs a write no time (its
+/// batch could not be synced earlier) and makes batches as large as the disk requires: each
+/// commit rewrites the last page of every table and index it touched, so many small commits
+/// would multiply the bytes every sync has to write.
+fn writer_loop(mut w: Writer, rx: mpsc::Receiver<Msg>) {
+    let mut batch = Batch::default();
     let mut closing = None;
     let mut since_checkpoint = 0;
-    // Writes since the WAL was last fully copied by this thread.
+    // Writes since the WAL last started over.
     let mut since_restart = 0;
-    let conn = &w.conn;
+    let mut restarts = None;
+    // The last batch handed to the sync thread.
+    let mut last_seq = 0;
     'outer: while let Ok(first) = rx.recv() {
-        // The checkpoint thread's pass is done: copy the rest. If that thread falls far behind
-        // (a starved core), copy everything here rather than let the WAL grow without bound.
-        if (w.caught_up.swap(false, Ordering::Acquire) || since_restart >= CHECKPOINT_BEHIND)
-            && finish_checkpoint(conn)
-        {
-            since_restart = 0;
-        }
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
-                Msg::Job(j) => batch.push(j),
+                Msg::Job(j) => {
+                    if batch.jobs.is_empty() && since_restart >= CHECKPOINT_BEHIND {
+                        // The checkpoint thread copies the WAL whenever writes pause; if it
+                        // never catches up (writes never pause long enough, or a starved
+                        // core), copy the rest here rather than let the WAL grow without
+                        // bound — it holds the writes behind it for the syncs, so it is the
+                        // exception. The next batch then starts the WAL over.
+                        finish_checkpoint(&w.conn);
+                    }
+                    batch.run(&w.conn, j);
+                }
+                Msg::Synced => {}
                 Msg::Raw(f) => {
-                    // Keep the order: run what was queued before, then this. Raw work (the
+                    // Keep the order: commit what ran before, then this. Raw work (the
                     // migrations) commits itself, so it syncs at commit.
-                    commit_batch(&w, &mut batch);
+                    last_seq = commit_batch(&w, &mut batch).unwrap_or(last_seq);
+                    let conn = &w.conn;
                     let _ = conn.execute_batch("pragma synchronous = full");
                     if std::panic::catch_unwind(AssertUnwindSafe(|| f(conn))).is_err() {
                         tracing::error!("sqlite writer: raw work panicked");
@@ -455,13 +525,29 @@ fn writer_loop(w: Writer, rx: mpsc::Receiver<Msg>) {
                     break 'outer;
                 }
             }
-            if batch.len() < MAX_BATCH {
+            if batch.jobs.len() < MAX_BATCH {
                 next = rx.try_recv().ok();
             }
         }
-        let committed = commit_batch(&w, &mut batch);
+        // (A sync thread that ended cannot send `Synced`; the commit then answers with its error.)
+        let sync_idle =
+            w.durability.settled.load(Ordering::SeqCst) >= last_seq || w.syncer.is_finished();
+        if batch.jobs.is_empty() || !(sync_idle || batch.jobs.len() >= MAX_BATCH) {
+            // Nothing to commit, or the sync thread is busy: its `Synced` wakes this loop.
+            continue;
+        }
+        let committed = batch.committable();
+        let Some(seq) = commit_batch(&w, &mut batch) else {
+            continue;
+        };
+        last_seq = seq;
         since_checkpoint += committed;
         since_restart += committed;
+        let now = w.wal.restarts();
+        if now != restarts {
+            restarts = now;
+            since_restart = committed;
+        }
         if since_checkpoint >= CHECKPOINT_EVERY {
             // Full means a request is already pending: nothing lost.
             let _ = w.wake.try_send(());
@@ -486,19 +572,81 @@ fn writer_loop(w: Writer, rx: mpsc::Receiver<Msg>) {
     }
 }
 
-/// Runs and commits one batch and hands it to the sync thread; returns how many writes it
-/// committed.
-fn commit_batch(w: &Writer, batch: &mut Vec<Box<dyn Job>>) -> usize {
-    if batch.is_empty() {
-        return 0;
-    }
-    let seq = w.durability.committing.fetch_add(1, Ordering::SeqCst) + 1;
+/// The open batch: the writes run so far in its transaction, and the error that broke it (the
+/// transaction could not start, or a savepoint failed: the whole batch then fails).
+#[derive(Default)]
+struct Batch {
+    jobs: Vec<Box<dyn Job>>,
+    broken: Option<String>,
+}
 
-    let outcome = run_batch(&w.conn, batch);
-    let committed = if outcome.is_ok() { batch.len() } else { 0 };
+impl Batch {
+    /// Runs one write in the open batch (starting it if needed), under its own savepoint.
+    fn run(&mut self, conn: &Connection, mut job: Box<dyn Job>) {
+        if self.jobs.is_empty()
+            && let Err(e) = step(conn, "begin immediate")
+        {
+            tracing::error!(error = %e, "sqlite writer could not start a batch");
+            self.broken = Some(e.to_string());
+        }
+        if self.broken.is_none() {
+            self.broken = match step(conn, "savepoint w") {
+                Ok(()) => {
+                    let keep = std::panic::catch_unwind(AssertUnwindSafe(|| job.run(conn)))
+                        .unwrap_or(false);
+                    let res = if keep {
+                        step(conn, "release w")
+                    } else {
+                        step(conn, "rollback to w").and_then(|()| step(conn, "release w"))
+                    };
+                    res.err().map(|e| e.to_string())
+                }
+                Err(e) => Some(e.to_string()),
+            };
+        }
+        self.jobs.push(job);
+    }
+
+    /// The writes a commit of this batch would make durable.
+    fn committable(&self) -> usize {
+        if self.broken.is_some() {
+            0
+        } else {
+            self.jobs.len()
+        }
+    }
+}
+
+/// Commits the open batch (or rolls it back when it broke) and hands it to the sync thread;
+/// returns its sequence number, `None` when there was no batch.
+fn commit_batch(w: &Writer, batch: &mut Batch) -> Option<u64> {
+    if batch.jobs.is_empty() {
+        return None;
+    }
+    let conn = &w.conn;
+    // Counted before the commit: a read that may see this batch waits for its sync.
+    let seq = w.durability.committing.fetch_add(1, Ordering::SeqCst) + 1;
+    let outcome = match batch.broken.take() {
+        Some(e) => {
+            if !conn.is_autocommit() {
+                let _ = step(conn, "rollback");
+            }
+            Err(e)
+        }
+        None => step(conn, "commit").map_err(|e| {
+            if !conn.is_autocommit() {
+                let _ = step(conn, "rollback");
+            }
+            e.to_string()
+        }),
+    };
+    match &outcome {
+        Ok(()) => tracing::trace!(jobs = batch.jobs.len(), "sqlite write batch committed"),
+        Err(e) => tracing::error!(error = %e, "sqlite write batch failed"),
+    }
     let settle = Settle {
         seq,
-        jobs: std::mem::take(batch),
+        jobs: std::mem::take(&mut batch.jobs),
         outcome,
     };
     if let Err(mpsc::SendError(s)) = w.to_sync.send(settle) {
@@ -507,54 +655,7 @@ fn commit_batch(w: &Writer, batch: &mut Vec<Box<dyn Job>>) -> usize {
             job.deliver(Err("the sqlite sync thread has stopped"));
         }
     }
-    committed
-}
-
-/// Runs one batch in a transaction and commits it (without waiting for the disk).
-fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
-    if let Err(e) = step(conn, "begin immediate") {
-        tracing::error!(error = %e, "sqlite writer could not start a batch");
-        return Err(e.to_string());
-    }
-    let mut broken: Option<String> = None;
-    for job in batch.iter_mut() {
-        if broken.is_some() {
-            break;
-        }
-        if let Err(e) = step(conn, "savepoint w") {
-            broken = Some(e.to_string());
-            break;
-        }
-        let keep = std::panic::catch_unwind(AssertUnwindSafe(|| job.run(conn))).unwrap_or(false);
-        let res = if keep {
-            step(conn, "release w")
-        } else {
-            step(conn, "rollback to w").and_then(|()| step(conn, "release w"))
-        };
-        if let Err(e) = res {
-            broken = Some(e.to_string());
-        }
-    }
-    let outcome = match broken {
-        Some(e) => {
-            let _ = step(conn, "rollback");
-            Err(e)
-        }
-        None => match step(conn, "commit") {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                if !conn.is_autocommit() {
-                    let _ = step(conn, "rollback");
-                }
-                Err(e.to_string())
-            }
-        },
-    };
-    match &outcome {
-        Ok(()) => tracing::trace!(jobs = batch.len(), "sqlite write batch committed"),
-        Err(e) => tracing::error!(error = %e, "sqlite write batch failed"),
-    }
-    outcome
+    Some(seq)
 }
 
 // --- migrations ---
@@ -1035,6 +1136,44 @@ mod tests {
             .read(|c| one(c, "select count(*) from t", [], |r| r.try_get(0)))
             .unwrap();
         assert_eq!(n, 8000);
+        engine.close().await;
+    }
+
+    /// When writes pause, the checkpoint thread copies the whole WAL and the next write starts
+    /// it over — the writer does not have to copy it itself (which holds a batch).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_starts_over_after_a_pause_without_the_writer_copying_it() {
+        let (dir, engine) =
+            engine_with("create table t (v integer primary key, pad blob not null)").await;
+        let wal = dir.path().join("t.db-wal");
+        let restarts = || {
+            let header = std::fs::read(&wal).unwrap();
+            u32::from_be_bytes(header[12..16].try_into().unwrap())
+        };
+        let write = |v: i64| {
+            let e = engine.clone();
+            async move {
+                e.write(move |c| {
+                    exec(c, "insert into t (v, pad) values (?1, zeroblob(4096))", [v])?;
+                    Ok((true, ()))
+                })
+                .await
+                .unwrap()
+            }
+        };
+        for round in 0..3i64 {
+            let before = restarts();
+            // Enough writes to wake the checkpoint thread, far fewer than make the writer copy.
+            for i in 0..CHECKPOINT_EVERY as i64 {
+                write(round * 1000 + i).await;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            write(round * 1000 + 999).await;
+            assert!(
+                restarts() > before,
+                "round {round}: the WAL did not start over"
+            );
+        }
         engine.close().await;
     }
 
