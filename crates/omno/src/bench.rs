@@ -61,7 +61,27 @@ struct ScenarioResult {
     p99_ms: f64,
     max_ms: f64,
     ratio_to_health: Option<f64>,
+    /// CPU time the server process used per request (all its threads; only when the bench
+    /// started the server): steadier than req/s on a shared machine, and what an optimisation
+    /// of the request path changes.
+    server_cpu_us_per_request: Option<f64>,
+    /// The load generator's own CPU time per request.
+    client_cpu_us_per_request: Option<f64>,
     duplicate_order_ids_accepted: Option<u64>,
+}
+
+/// CPU time used so far by every thread of process `pid` (`self` for this one), from
+/// `/proc/<pid>/task/*/schedstat` (nanoseconds on the CPU); `None` where that is unavailable.
+/// Threads that already ended are not counted, so the server's figure leaves out nothing that
+/// matters: its threads live as long as it does.
+fn cpu_ns(pid: &str) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0u64;
+    for t in tasks.flatten() {
+        let stat = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
 }
 
 struct Server {
@@ -183,6 +203,8 @@ enum Kind {
 }
 
 struct Shared {
+    /// The started server's process id (none with `--url`).
+    server_pid: Option<String>,
     base: String,
     auth: String,
     ids: Vec<String>,
@@ -269,6 +291,7 @@ async fn run_scenario(s: Arc<Shared>, kind: Kind, a: &BenchArgs, name: &str) -> 
             }
         })
     };
+    let cpu_before = (s.server_pid.as_deref().and_then(cpu_ns), cpu_ns("self"));
     let mut tasks = Vec::new();
     let conns = a.connections.max(1);
     // Fixed-rate: a pacer thread releases each request at its scheduled instant (an OS sleep is
@@ -341,6 +364,12 @@ async fn run_scenario(s: Arc<Shared>, kind: Kind, a: &BenchArgs, name: &str) -> 
         eprintln!();
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let per_request = |before: Option<u64>, after: Option<u64>| {
+        let used = after?.checked_sub(before?)?;
+        (!all.is_empty()).then(|| used as f64 / 1000.0 / all.len() as f64)
+    };
+    let server_cpu = per_request(cpu_before.0, s.server_pid.as_deref().and_then(cpu_ns));
+    let client_cpu = per_request(cpu_before.1, cpu_ns("self"));
     all.sort_unstable();
     ScenarioResult {
         scenario: name.to_string(),
@@ -352,6 +381,8 @@ async fn run_scenario(s: Arc<Shared>, kind: Kind, a: &BenchArgs, name: &str) -> 
         p99_ms: percentile(&all, 0.99),
         max_ms: all.last().map(|m| *m as f64 / 1000.0).unwrap_or(0.0),
         ratio_to_health: None,
+        server_cpu_us_per_request: server_cpu,
+        client_cpu_us_per_request: client_cpu,
         duplicate_order_ids_accepted: None,
     }
 }
@@ -429,6 +460,7 @@ async fn drive(mut a: BenchArgs) -> ExitCode {
         }
     };
     let mut shared = Shared {
+        server_pid: server.child.as_ref().map(|c| c.id().to_string()),
         base: server.base.clone(),
         auth: format!("Bearer {}", server.api_key),
         ids: vec![],
@@ -482,7 +514,7 @@ async fn drive(mut a: BenchArgs) -> ExitCode {
         );
     } else {
         println!(
-            "{:<10} {:>10} {:>8} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "{:<10} {:>10} {:>8} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>12} {:>12}",
             "scenario",
             "requests",
             "errors",
@@ -491,11 +523,13 @@ async fn drive(mut a: BenchArgs) -> ExitCode {
             "p90 ms",
             "p99 ms",
             "max ms",
-            "×health"
+            "×health",
+            "srv µs/req",
+            "gen µs/req"
         );
         for r in &results {
             println!(
-                "{:<10} {:>10} {:>8} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8}",
+                "{:<10} {:>10} {:>8} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8} {:>12} {:>12}",
                 r.scenario,
                 r.requests,
                 r.errors,
@@ -506,6 +540,12 @@ async fn drive(mut a: BenchArgs) -> ExitCode {
                 r.max_ms,
                 r.ratio_to_health
                     .map(|x| format!("{x:.3}"))
+                    .unwrap_or_default(),
+                r.server_cpu_us_per_request
+                    .map(|x| format!("{x:.1}"))
+                    .unwrap_or_default(),
+                r.client_cpu_us_per_request
+                    .map(|x| format!("{x:.1}"))
                     .unwrap_or_default()
             );
         }

@@ -605,6 +605,15 @@ fn bench_smoke_runs_every_scenario() {
         assert!(r["requests"].as_u64().unwrap() > 0, "{r}");
         assert_eq!(r["errors"], 0, "{r}");
         assert!(r["p99_ms"].as_f64().unwrap() >= r["p50_ms"].as_f64().unwrap());
+        // The started server's CPU per request is measured (Linux /proc).
+        assert!(
+            r["server_cpu_us_per_request"].as_f64().unwrap() > 0.0,
+            "{r}"
+        );
+        assert!(
+            r["client_cpu_us_per_request"].as_f64().unwrap() > 0.0,
+            "{r}"
+        );
     }
     assert_eq!(results[1]["duplicate_order_ids_accepted"], 0);
 }
