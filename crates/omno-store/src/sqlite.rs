@@ -99,6 +99,16 @@ impl SqliteStore {
         self.engine.write(f).await
     }
 
+    /// [`SqliteStore::write`] without the write's own savepoint (see
+    /// [`Engine::write_unguarded`]): for inserts whose only failures are a broken database.
+    async fn write_unguarded<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<(bool, T)> + Send + 'static,
+    {
+        self.engine.write_unguarded(f).await
+    }
+
     /// Runs a read on the calling thread (see [`Engine::read`]), then waits until whatever it
     /// may have seen is durable (see [`Engine::settled`]).
     async fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
@@ -1045,7 +1055,9 @@ impl Store for SqliteStore {
         events: &[NewEvent],
     ) -> StoreResult<CreateOutcome> {
         let (b, meta, events) = (PayoutBinds::of(payout), meta.clone(), events.to_vec());
-        self.write(move |c| {
+        // Without a savepoint: every outcome below keeps its changes (a taken orderId or key
+        // changes nothing), and a statement fails only with a broken database.
+        self.write_unguarded(move |c| {
             {
                 if let Some(idem) = &meta.idem {
                     match idem_lookup(

@@ -660,7 +660,7 @@ fn parse_conditions(c: &mut Obj<'_>, errs: &mut FieldErrors) -> Conditions {
     if let Some(mut a) = c.object("amount", false, errs) {
         let currency = a
             .string("currency", true, errs)
-            .and_then(|s| errs.take(&a.path_of("currency"), Currency::parse(&s)));
+            .and_then(|s| a.check("currency", Currency::parse(&s), errs));
         let mut bound = |name: &str, errs: &mut FieldErrors| -> Option<MinorUnits> {
             let text = a.number_text(name, false, errs)?;
             let cur = currency?;

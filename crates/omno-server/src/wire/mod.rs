@@ -66,7 +66,7 @@ fn check<T, E: std::fmt::Display>(
     r: Result<T, E>,
     errs: &mut FieldErrors,
 ) -> Option<T> {
-    errs.take(&o.path_of(name), r)
+    o.check(name, r, errs)
 }
 
 fn opt_country(o: &mut Obj<'_>, name: &str, errs: &mut FieldErrors) -> Option<CountryCode> {
@@ -152,7 +152,7 @@ pub fn return_urls(parent: &mut Obj<'_>, errs: &mut FieldErrors) -> Option<Retur
     let mut url = |name: &str, errs: &mut FieldErrors| {
         let s = r.string(name, true, errs)?;
         let ok = validate::return_url(&s).map(|()| s);
-        errs.take(&r.path_of(name), ok)
+        r.check(name, ok, errs)
     };
     let success = url("success", errs);
     let failure = url("failure", errs);
@@ -173,7 +173,7 @@ pub fn webhook(
     let mut w = parent.object("webhook", false, errs)?;
     let url = w.string("url", true, errs).and_then(|s| {
         let ok = validate::webhook_url(&s, allow_loopback, allow_private).map(|()| s);
-        errs.take(&w.path_of("url"), ok)
+        w.check("url", ok, errs)
     });
     parent.put_child("webhook", w);
     url
@@ -210,7 +210,7 @@ pub fn browser(parent: &mut Obj<'_>, errs: &mut FieldErrors) -> Option<BrowserIn
     }
     let ip = b.string("customerIp", false, errs).and_then(|s| {
         let ok = validate::ip_literal(&s).map(|_| s);
-        errs.take(&b.path_of("customerIp"), ok)
+        b.check("customerIp", ok, errs)
     });
     parent.put_child("browser", b);
     Some(BrowserInfo { ip, user_agent })

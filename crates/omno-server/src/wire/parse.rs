@@ -200,6 +200,23 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// Keeps the value of `result`, or records its error for field `name` of this object and
+    /// returns `None`. The field's path is only built for an error (most fields are valid).
+    pub fn check<T, E: std::fmt::Display>(
+        &self,
+        name: &str,
+        result: Result<T, E>,
+        errs: &mut FieldErrors,
+    ) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                errs.add(self.path_of(name), e.to_string());
+                None
+            }
+        }
+    }
+
     /// The raw value of a field; `None` when absent or `null` (§1.6: null = absent).
     fn raw(&self, name: &str) -> Option<&'a RawValue> {
         self.fields.get(name).filter(|r| r.get() != "null")

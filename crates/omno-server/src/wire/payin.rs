@@ -46,7 +46,7 @@ pub fn card_fields(
 ) -> Option<CardInput> {
     let number = o.string("cardNumber", true, errs).and_then(|s| {
         let r = CardNumber::parse(&s);
-        errs.take(&o.path_of("cardNumber"), r)
+        o.check("cardNumber", r, errs)
     });
     if let Some(n) = &number {
         o.set_canon("cardNumber", Value::String(secret_hash(n.digits())));
@@ -106,7 +106,7 @@ fn cvv_field(
 ) -> Option<Cvv> {
     let cvv = o.string("cvv", true, errs).and_then(|s| {
         let r = Cvv::parse(&s);
-        errs.take(&o.path_of("cvv"), r)
+        o.check("cvv", r, errs)
     });
     if let Some(c) = &cvv {
         o.set_canon("cvv", Value::String(secret_hash(c.expose())));

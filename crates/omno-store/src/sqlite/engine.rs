@@ -50,6 +50,8 @@ const STATEMENT_CACHE: usize = 256;
 pub(super) trait Job: Send {
     /// Runs the write; `true` keeps its changes.
     fn run(&mut self, conn: &Connection) -> bool;
+    /// Whether the write runs under its own savepoint (see [`Engine::write_unguarded`]).
+    fn guarded(&self) -> bool;
     /// Answers the caller.
     fn deliver(self: Box<Self>, outcome: Result<(), &str>);
 }
@@ -57,6 +59,7 @@ pub(super) trait Job: Send {
 /// A write job built from a closure (see [`Engine::write`]).
 struct WriteJob<F, T> {
     f: Option<F>,
+    guarded: bool,
     result: Option<StoreResult<T>>,
     tx: tokio::sync::oneshot::Sender<StoreResult<T>>,
 }
@@ -80,6 +83,10 @@ where
                 false
             }
         }
+    }
+
+    fn guarded(&self) -> bool {
+        self.guarded
     }
 
     fn deliver(self: Box<Self>, outcome: Result<(), &str>) {
@@ -227,9 +234,36 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<(bool, T)> + Send + 'static,
     {
+        self.queue(f, true).await
+    }
+
+    /// [`Engine::write`] without the write's own savepoint, for hot inserts that keep their
+    /// changes whenever they succeed. A savepoint makes SQLite copy every page the write
+    /// touches that an earlier write of the batch already changed (the last page of each table
+    /// and index: most of what a create touches) into its sub-journal, so that it could roll
+    /// back alone; that copying was the largest single cost of a create on the writer thread.
+    /// The price: if such a write fails (an error, or `keep == false`) it cannot be undone
+    /// alone, so the whole batch rolls back and every write of it answers with an error —
+    /// nothing partial is ever committed, and no caller hears of a success that did not commit.
+    /// Use it only where a failure means a broken database (I/O, corruption), never an
+    /// expected outcome.
+    pub(super) async fn write_unguarded<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<(bool, T)> + Send + 'static,
+    {
+        self.queue(f, false).await
+    }
+
+    async fn queue<T, F>(&self, f: F, guarded: bool) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<(bool, T)> + Send + 'static,
+    {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job = Box::new(WriteJob {
             f: Some(f),
+            guarded,
             result: None,
             tx,
         });
@@ -581,7 +615,8 @@ struct Batch {
 }
 
 impl Batch {
-    /// Runs one write in the open batch (starting it if needed), under its own savepoint.
+    /// Runs one write in the open batch (starting it if needed), under its own savepoint unless
+    /// it is unguarded (see [`Engine::write_unguarded`]).
     fn run(&mut self, conn: &Connection, mut job: Box<dyn Job>) {
         if self.jobs.is_empty()
             && let Err(e) = step(conn, "begin immediate")
@@ -589,7 +624,14 @@ impl Batch {
             tracing::error!(error = %e, "sqlite writer could not start a batch");
             self.broken = Some(e.to_string());
         }
-        if self.broken.is_none() {
+        if self.broken.is_none() && !job.guarded() {
+            let keep =
+                std::panic::catch_unwind(AssertUnwindSafe(|| job.run(conn))).unwrap_or(false);
+            if !keep {
+                // Its changes cannot be undone alone: the batch rolls back whole.
+                self.broken = Some("a write of this batch failed".into());
+            }
+        } else if self.broken.is_none() {
             self.broken = match step(conn, "savepoint w") {
                 Ok(()) => {
                     let keep = std::panic::catch_unwind(AssertUnwindSafe(|| job.run(conn)))
@@ -1088,6 +1130,59 @@ mod tests {
             !dir.path().join("t.db-wal").exists(),
             "WAL checkpointed on close"
         );
+    }
+
+    /// Unguarded writes (no savepoint): a failing one cannot be undone alone, so its batch
+    /// rolls back whole — its partial change is never committed, and exactly the writes
+    /// answered with success are in the database, whichever batches they shared.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_unguarded_write_fails_its_whole_batch() {
+        let (_dir, engine) = engine_with("create table t (v integer primary key)").await;
+        let mut tasks = Vec::new();
+        for v in 0..60_i64 {
+            let e = engine.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = if v == 30 {
+                    // Changes a row, then fails: the change must not survive.
+                    e.write_unguarded(|c| {
+                        exec(c, "insert into t (v) values (1000)", [])?;
+                        exec(c, "insert into t (v) values (0)", [])?;
+                        Ok((true, ()))
+                    })
+                    .await
+                } else if v % 3 == 0 {
+                    e.write(move |c| {
+                        exec(c, "insert into t (v) values (?1)", [v]).map(|_| (true, ()))
+                    })
+                    .await
+                } else {
+                    e.write_unguarded(move |c| {
+                        exec(c, "insert into t (v) values (?1)", [v]).map(|_| (true, ()))
+                    })
+                    .await
+                };
+                (v, r.is_ok())
+            }));
+        }
+        let mut answered_ok = Vec::new();
+        for t in tasks {
+            let (v, ok) = t.await.unwrap();
+            if v == 30 {
+                assert!(!ok, "the failing write reports its error");
+            } else if ok {
+                answered_ok.push(v);
+            }
+        }
+        answered_ok.sort_unstable();
+        let rows: Vec<i64> = engine
+            .read(|c| all(c, "select v from t order by v", [], |r| r.try_get(0)))
+            .unwrap();
+        assert_eq!(
+            rows, answered_ok,
+            "committed exactly what was answered with success"
+        );
+        assert!(!rows.contains(&1000), "no partial change");
+        engine.close().await;
     }
 
     /// The WAL is copied back and started over while writes keep coming (checkpoints off the

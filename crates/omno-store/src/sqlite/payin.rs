@@ -107,7 +107,8 @@ impl SqliteStore {
         events: &[NewEvent],
     ) -> StoreResult<CreateOutcome> {
         let (p, meta, events) = (payin.clone(), meta.clone(), events.to_vec());
-        self.write(move |c| {
+        // Without a savepoint, like `create_payout`: every outcome keeps its changes.
+        self.write_unguarded(move |c| {
             if let Some(idem) = &meta.idem {
                 match idem_lookup(
                     c,
