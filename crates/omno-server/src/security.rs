@@ -188,9 +188,14 @@ impl Keys {
     /// A hosted-page token bound to (kind, id, page, expiry): `hpt1.<payload>.<mac>`.
     pub fn page_token(&self, kind: &str, id: &str, page: &str, expires: OffsetDateTime) -> String {
         let payload = format!("{kind}|{id}|{page}|{}", expires.unix_timestamp());
-        let p = B64.encode(payload.as_bytes());
-        let mac = hmac_bytes(&self.hpp_token_key, format!("hpt1.{p}").as_bytes());
-        format!("hpt1.{p}.{}", B64.encode(&mac[..24]))
+        // One buffer: the MAC covers the token's own prefix `hpt1.<payload>`.
+        let mut token = String::with_capacity(5 + payload.len().div_ceil(3) * 4 + 1 + 32);
+        token.push_str("hpt1.");
+        B64.encode_string(payload.as_bytes(), &mut token);
+        let mac = hmac_bytes(&self.hpp_token_key, token.as_bytes());
+        token.push('.');
+        B64.encode_string(&mac[..24], &mut token);
+        token
     }
 
     /// Verifies a page token for (kind, id, page) at `now`.

@@ -33,14 +33,14 @@ pub async fn targets(
 ) -> Result<Vec<DeliveryTarget>, ApiError> {
     let mut out: Vec<DeliveryTarget> = Vec::new();
     let cfg = state.config.get(&*state.store, merchant).await?;
-    for e in cfg.endpoints.iter().cloned() {
+    for e in cfg.endpoints.iter() {
         let subscribed = e.enabled
             && e.event_types.iter().any(|t| t == event_type)
             && (e.statuses.is_empty() || e.statuses.iter().any(|s| s == status));
         if subscribed && !out.iter().any(|t| t.url == e.url) {
             out.push(DeliveryTarget {
                 endpoint_id: Some(e.id),
-                url: e.url,
+                url: e.url.clone(),
             });
         }
     }
