@@ -99,12 +99,12 @@ impl SqliteStore {
         self.engine.write(f).await
     }
 
-    /// [`SqliteStore::write`] without the write's own savepoint (see
-    /// [`Engine::write_unguarded`]): for inserts whose only failures are a broken database.
+    /// [`SqliteStore::write`] sharing a savepoint with neighbouring unguarded writes (see
+    /// [`Engine::write_unguarded`]): for hot inserts; `f` may run more than once.
     async fn write_unguarded<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<(bool, T)> + Send + 'static,
+        F: FnMut(&Connection) -> StoreResult<(bool, T)> + Send + 'static,
     {
         self.engine.write_unguarded(f).await
     }
@@ -1055,8 +1055,8 @@ impl Store for SqliteStore {
         events: &[NewEvent],
     ) -> StoreResult<CreateOutcome> {
         let (b, meta, events) = (PayoutBinds::of(payout), meta.clone(), events.to_vec());
-        // Without a savepoint: every outcome below keeps its changes (a taken orderId or key
-        // changes nothing), and a statement fails only with a broken database.
+        // A hot insert: shares a savepoint with its neighbours (it only runs statements, so it
+        // can run again if a neighbour fails).
         self.write_unguarded(move |c| {
             {
                 if let Some(idem) = &meta.idem {

@@ -63,9 +63,38 @@ pub(super) trait Job: Send {
 /// A write job built from a closure (see [`Engine::write`]).
 struct WriteJob<F, T> {
     f: Option<F>,
-    guarded: bool,
     result: Option<StoreResult<T>>,
     tx: tokio::sync::oneshot::Sender<StoreResult<T>>,
+}
+
+/// Records a write's result; `true` when its changes are to be kept.
+fn record<T>(slot: &mut Option<StoreResult<T>>, r: StoreResult<(bool, T)>) -> bool {
+    match r {
+        Ok((keep, value)) => {
+            *slot = Some(Ok(value));
+            keep
+        }
+        Err(e) => {
+            *slot = Some(Err(e));
+            false
+        }
+    }
+}
+
+/// Answers a caller once its batch's fate is known.
+fn answer<T>(
+    result: Option<StoreResult<T>>,
+    outcome: Result<(), &str>,
+    tx: tokio::sync::oneshot::Sender<StoreResult<T>>,
+) {
+    let answer = match (result, outcome) {
+        // A failed write reports its own error, whatever happened to the batch.
+        (Some(Err(e)), _) => Err(e),
+        (Some(Ok(v)), Ok(())) => Ok(v),
+        (Some(Ok(_)), Err(e)) => Err(StoreError::Batch(e.to_string())),
+        (None, _) => Err(StoreError::Batch("the write did not run".into())),
+    };
+    let _ = tx.send(answer);
 }
 
 impl<F, T> Job for WriteJob<F, T>
@@ -74,35 +103,46 @@ where
     T: Send,
 {
     fn run(&mut self, conn: &Connection) -> bool {
-        let Some(f) = self.f.take() else {
-            return false;
-        };
-        match f(conn) {
-            Ok((keep, value)) => {
-                self.result = Some(Ok(value));
-                keep
-            }
-            Err(e) => {
-                self.result = Some(Err(e));
-                false
-            }
+        match self.f.take() {
+            Some(f) => record(&mut self.result, f(conn)),
+            None => false,
         }
     }
 
     fn guarded(&self) -> bool {
-        self.guarded
+        true
     }
 
     fn deliver(self: Box<Self>, outcome: Result<(), &str>) {
         let this = *self;
-        let answer = match (this.result, outcome) {
-            // A failed write reports its own error, whatever happened to the batch.
-            (Some(Err(e)), _) => Err(e),
-            (Some(Ok(v)), Ok(())) => Ok(v),
-            (Some(Ok(_)), Err(e)) => Err(StoreError::Batch(e.to_string())),
-            (None, _) => Err(StoreError::Batch("the write did not run".into())),
-        };
-        let _ = this.tx.send(answer);
+        answer(this.result, outcome, this.tx);
+    }
+}
+
+/// An unguarded write (see [`Engine::write_unguarded`]): it may run again when an earlier
+/// neighbour's failure rolls back the run of unguarded writes it belongs to.
+struct RerunJob<F, T> {
+    f: F,
+    result: Option<StoreResult<T>>,
+    tx: tokio::sync::oneshot::Sender<StoreResult<T>>,
+}
+
+impl<F, T> Job for RerunJob<F, T>
+where
+    F: FnMut(&Connection) -> StoreResult<(bool, T)> + Send,
+    T: Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        record(&mut self.result, (self.f)(conn))
+    }
+
+    fn guarded(&self) -> bool {
+        false
+    }
+
+    fn deliver(self: Box<Self>, outcome: Result<(), &str>) {
+        let this = *self;
+        answer(this.result, outcome, this.tx);
     }
 }
 
@@ -238,42 +278,44 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<(bool, T)> + Send + 'static,
     {
-        self.queue(f, true).await
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queue(Box::new(WriteJob {
+            f: Some(f),
+            result: None,
+            tx,
+        }))?;
+        Self::answered(rx).await
     }
 
-    /// [`Engine::write`] without the write's own savepoint, for hot inserts that keep their
-    /// changes whenever they succeed. A savepoint makes SQLite copy every page the write
-    /// touches that an earlier write of the batch already changed (the last page of each table
-    /// and index: most of what a create touches) into its sub-journal, so that it could roll
-    /// back alone; that copying was the largest single cost of a create on the writer thread.
-    /// The price: if such a write fails (an error, or `keep == false`) it cannot be undone
-    /// alone, so the whole batch rolls back and every write of it answers with an error —
-    /// nothing partial is ever committed, and no caller hears of a success that did not commit.
-    /// Use it only where a failure means a broken database (I/O, corruption), never an
-    /// expected outcome.
+    /// [`Engine::write`] for hot inserts, without a savepoint of its own. A savepoint per write
+    /// makes SQLite copy every page the write touches that an earlier write of the batch
+    /// already changed (the last page of each table and index: most of what a create touches)
+    /// into its sub-journal; that copying was the largest single cost of a create on the
+    /// writer thread. Consecutive unguarded writes share one savepoint instead, so each page is
+    /// copied once per run of them. If one fails (an error, or `keep == false`), the run rolls
+    /// back to that savepoint and its other writes run again — which is why `f` is `FnMut` and
+    /// must do nothing but its statements — so a failure still affects only its own write.
     pub(super) async fn write_unguarded<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<(bool, T)> + Send + 'static,
-    {
-        self.queue(f, false).await
-    }
-
-    async fn queue<T, F>(&self, f: F, guarded: bool) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<(bool, T)> + Send + 'static,
+        F: FnMut(&Connection) -> StoreResult<(bool, T)> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job = Box::new(WriteJob {
-            f: Some(f),
-            guarded,
+        self.queue(Box::new(RerunJob {
+            f,
             result: None,
             tx,
-        });
+        }))?;
+        Self::answered(rx).await
+    }
+
+    fn queue(&self, job: Box<dyn Job>) -> StoreResult<()> {
         self.jobs
             .send(Msg::Job(job))
-            .map_err(|_| StoreError::Batch("the writer has stopped".into()))?;
+            .map_err(|_| StoreError::Batch("the writer has stopped".into()))
+    }
+
+    async fn answered<T>(rx: tokio::sync::oneshot::Receiver<StoreResult<T>>) -> StoreResult<T> {
         rx.await
             .map_err(|_| StoreError::Batch("the writer dropped the write".into()))?
     }
@@ -610,17 +652,22 @@ fn writer_loop(mut w: Writer, rx: mpsc::Receiver<Msg>) {
     }
 }
 
-/// The open batch: the writes run so far in its transaction, and the error that broke it (the
-/// transaction could not start, or a savepoint failed: the whole batch then fails).
+/// The open batch: the writes run so far in its transaction, the error that broke it (the
+/// transaction could not start, or a savepoint failed: the whole batch then fails), and the open
+/// run of unguarded writes.
 #[derive(Default)]
 struct Batch {
     jobs: Vec<Box<dyn Job>>,
     broken: Option<String>,
+    /// While savepoint `u` is open: the positions in `jobs` of the unguarded writes run since,
+    /// whose changes are kept.
+    run: Option<Vec<usize>>,
 }
 
 impl Batch {
-    /// Runs one write in the open batch (starting it if needed), under its own savepoint unless
-    /// it is unguarded (see [`Engine::write_unguarded`]).
+    /// Runs one write in the open batch (starting it if needed): a guarded write under its own
+    /// savepoint, an unguarded one in the run of unguarded writes (see
+    /// [`Engine::write_unguarded`]).
     fn run(&mut self, conn: &Connection, mut job: Box<dyn Job>) {
         if self.jobs.is_empty()
             && let Err(e) = step(conn, "begin immediate")
@@ -628,18 +675,34 @@ impl Batch {
             tracing::error!(error = %e, "sqlite writer could not start a batch");
             self.broken = Some(e.to_string());
         }
-        if self.broken.is_none() && !job.guarded() {
-            let keep =
-                std::panic::catch_unwind(AssertUnwindSafe(|| job.run(conn))).unwrap_or(false);
-            if !keep {
-                // Its changes cannot be undone alone: the batch rolls back whole.
-                self.broken = Some("a write of this batch failed".into());
+        if self.broken.is_some() {
+            self.jobs.push(job);
+            return;
+        }
+        if !job.guarded() {
+            if self.run.is_none() {
+                if let Err(e) = step(conn, "savepoint u") {
+                    self.broken = Some(e.to_string());
+                    self.jobs.push(job);
+                    return;
+                }
+                self.run = Some(Vec::new());
             }
-        } else if self.broken.is_none() {
+            let keep = run_job(conn, &mut job);
+            let at = self.jobs.len();
+            self.jobs.push(job);
+            match (&mut self.run, keep) {
+                (Some(kept), true) => kept.push(at),
+                (Some(_), false) => self.replay(conn),
+                (None, _) => {}
+            }
+            return;
+        }
+        self.end_run(conn);
+        if self.broken.is_none() {
             self.broken = match step(conn, "savepoint w") {
                 Ok(()) => {
-                    let keep = std::panic::catch_unwind(AssertUnwindSafe(|| job.run(conn)))
-                        .unwrap_or(false);
+                    let keep = run_job(conn, &mut job);
                     let res = if keep {
                         step(conn, "release w")
                     } else {
@@ -653,6 +716,42 @@ impl Batch {
         self.jobs.push(job);
     }
 
+    /// After an unguarded write failed: rolls the run back to its savepoint and runs its kept
+    /// writes again, in order, until all of them succeed (one that fails now is dropped from
+    /// the run and keeps its error, and the rest run again).
+    fn replay(&mut self, conn: &Connection) {
+        let Some(mut pending) = self.run.take() else {
+            return;
+        };
+        'again: loop {
+            if let Err(e) = step(conn, "rollback to u") {
+                self.broken = Some(e.to_string());
+                return;
+            }
+            let mut kept = Vec::with_capacity(pending.len());
+            for (n, &at) in pending.iter().enumerate() {
+                if run_job(conn, &mut self.jobs[at]) {
+                    kept.push(at);
+                } else {
+                    kept.extend_from_slice(&pending[n + 1..]);
+                    pending = kept;
+                    continue 'again;
+                }
+            }
+            self.run = Some(kept);
+            return;
+        }
+    }
+
+    /// Closes the open run of unguarded writes, keeping their changes.
+    fn end_run(&mut self, conn: &Connection) {
+        if self.run.take().is_some()
+            && let Err(e) = step(conn, "release u")
+        {
+            self.broken = Some(e.to_string());
+        }
+    }
+
     /// The writes a commit of this batch would make durable.
     fn committable(&self) -> usize {
         if self.broken.is_some() {
@@ -663,6 +762,11 @@ impl Batch {
     }
 }
 
+/// Runs a write, a panic counting as a failure.
+fn run_job(conn: &Connection, job: &mut Box<dyn Job>) -> bool {
+    std::panic::catch_unwind(AssertUnwindSafe(|| job.run(conn))).unwrap_or(false)
+}
+
 /// Commits the open batch (or rolls it back when it broke) and hands it to the sync thread;
 /// returns its sequence number, `None` when there was no batch.
 fn commit_batch(w: &Writer, batch: &mut Batch) -> Option<u64> {
@@ -670,6 +774,8 @@ fn commit_batch(w: &Writer, batch: &mut Batch) -> Option<u64> {
         return None;
     }
     let conn = &w.conn;
+    // `commit` (or `rollback`) ends the run's savepoint with the transaction.
+    batch.run = None;
     // Counted before the commit: a read that may see this batch waits for its sync.
     let seq = w.durability.committing.fetch_add(1, Ordering::SeqCst) + 1;
     let outcome = match batch.broken.take() {
@@ -1136,56 +1242,69 @@ mod tests {
         );
     }
 
-    /// Unguarded writes (no savepoint): a failing one cannot be undone alone, so its batch
-    /// rolls back whole — its partial change is never committed, and exactly the writes
-    /// answered with success are in the database, whichever batches they shared.
+    /// Unguarded writes share one savepoint per run: a failing one (an error after a change, or
+    /// a declined write) is undone alone — the run rolls back and the writes before it in the
+    /// run are redone — so every other write commits, guarded or not, and nothing partial does.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_failed_unguarded_write_fails_its_whole_batch() {
+    async fn a_failed_unguarded_write_fails_alone() {
         let (_dir, engine) = engine_with("create table t (v integer primary key)").await;
         let mut tasks = Vec::new();
-        for v in 0..60_i64 {
+        for v in 0..90_i64 {
             let e = engine.clone();
             tasks.push(tokio::spawn(async move {
-                let r = if v == 30 {
+                let r = match v {
                     // Changes a row, then fails: the change must not survive.
-                    e.write_unguarded(|c| {
-                        exec(c, "insert into t (v) values (1000)", [])?;
-                        exec(c, "insert into t (v) values (0)", [])?;
-                        Ok((true, ()))
-                    })
-                    .await
-                } else if v % 3 == 0 {
-                    e.write(move |c| {
-                        exec(c, "insert into t (v) values (?1)", [v]).map(|_| (true, ()))
-                    })
-                    .await
-                } else {
-                    e.write_unguarded(move |c| {
-                        exec(c, "insert into t (v) values (?1)", [v]).map(|_| (true, ()))
-                    })
-                    .await
+                    30 | 61 => {
+                        e.write_unguarded(move |c| {
+                            exec(c, "insert into t (v) values (?1)", [1000 + v])?;
+                            exec(c, "insert into t (v) values (0)", [])?;
+                            Ok((true, ()))
+                        })
+                        .await
+                    }
+                    // Declines its own change.
+                    45 => {
+                        e.write_unguarded(move |c| {
+                            exec(c, "insert into t (v) values (?1)", [v])?;
+                            Ok((false, ()))
+                        })
+                        .await
+                    }
+                    v if v % 4 == 0 => {
+                        e.write(move |c| {
+                            exec(c, "insert into t (v) values (?1)", [v]).map(|_| (true, ()))
+                        })
+                        .await
+                    }
+                    v => {
+                        e.write_unguarded(move |c| {
+                            exec(c, "insert into t (v) values (?1)", [v]).map(|_| (true, ()))
+                        })
+                        .await
+                    }
                 };
-                (v, r.is_ok())
+                (v, r)
             }));
         }
-        let mut answered_ok = Vec::new();
+        let mut expected = Vec::new();
         for t in tasks {
-            let (v, ok) = t.await.unwrap();
-            if v == 30 {
-                assert!(!ok, "the failing write reports its error");
-            } else if ok {
-                answered_ok.push(v);
+            let (v, r) = t.await.unwrap();
+            match v {
+                30 | 61 => assert!(r.is_err(), "the failing write reports its error"),
+                45 => assert!(r.is_ok(), "a declined write is answered, not failed"),
+                v => {
+                    assert!(r.is_ok(), "write {v}: {r:?}");
+                    expected.push(v);
+                }
             }
         }
-        answered_ok.sort_unstable();
         let rows: Vec<i64> = engine
             .read(|c| all(c, "select v from t order by v", [], |r| r.try_get(0)))
             .unwrap();
         assert_eq!(
-            rows, answered_ok,
-            "committed exactly what was answered with success"
+            rows, expected,
+            "every other write committed, nothing partial"
         );
-        assert!(!rows.contains(&1000), "no partial change");
         engine.close().await;
     }
 

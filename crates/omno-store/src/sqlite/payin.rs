@@ -107,7 +107,7 @@ impl SqliteStore {
         events: &[NewEvent],
     ) -> StoreResult<CreateOutcome> {
         let (p, meta, events) = (payin.clone(), meta.clone(), events.to_vec());
-        // Without a savepoint, like `create_payout`: every outcome keeps its changes.
+        // A hot insert, like `create_payout`: shares a savepoint with its neighbours.
         self.write_unguarded(move |c| {
             if let Some(idem) = &meta.idem {
                 match idem_lookup(
