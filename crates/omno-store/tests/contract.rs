@@ -88,6 +88,7 @@ contract!(
     due_payouts_are_leased_to_one_worker,
     concurrent_creates_of_one_order_id_make_one_payout,
     many_concurrent_creates_keep_one_payout_per_order_id,
+    a_create_the_database_rejects_fails_alone,
     concurrent_claims_hand_each_payout_to_one_worker,
     deliveries_are_leased_in_order_and_logged,
     settings_and_config_version,
@@ -618,6 +619,37 @@ async fn many_concurrent_creates_keep_one_payout_per_order_id(s: &dyn Store) {
             assert!(events.is_empty(), "no event for a replay or duplicate");
             assert!(deliveries.is_empty());
             assert!(s.get_payout(None, p.id).await.unwrap().is_none());
+        }
+    }
+}
+
+/// A create the database rejects (its customer does not exist) among concurrent ones: it fails
+/// alone (on PostgreSQL its batch is retried one create per statement), the others are created.
+async fn a_create_the_database_rejects_fails_alone(s: &dyn Store) {
+    let m = merchant(s).await;
+    let c = s
+        .ensure_customer(m, "u", CustomerId(Uuid::now_v7()), t0())
+        .await
+        .unwrap();
+    let mut ps: Vec<Payout> = (0..8).map(|i| payout(m, c, &format!("o-{i}"))).collect();
+    ps[3].customer_id = CustomerId(Uuid::now_v7());
+    let results = join_all(
+        ps.iter()
+            .map(|p| async move {
+                s.create_payout(p, &meta(&p.order_id, None), &[event(p)])
+                    .await
+            })
+            .collect(),
+    )
+    .await;
+    for (i, (p, r)) in ps.iter().zip(&results).enumerate() {
+        if i == 3 {
+            assert!(r.is_err(), "{r:?}");
+            assert!(s.get_payout(None, p.id).await.unwrap().is_none());
+            assert!(s.list_events(&p.id.hex()).await.unwrap().is_empty());
+        } else {
+            assert_eq!(r.as_ref().ok(), Some(&CreateOutcome::Created));
+            assert_eq!(s.list_events(&p.id.hex()).await.unwrap().len(), 1);
         }
     }
 }
