@@ -18,6 +18,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -43,6 +44,7 @@ use crate::{
     Store, StoreError, StoreResult, StoredResponse, from_ms, to_ms,
 };
 
+mod batch;
 mod cashier;
 mod payin;
 
@@ -65,6 +67,8 @@ type TxFuture<'c, T> = Pin<Box<dyn Future<Output = StoreResult<(bool, T)>> + Sen
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Group commit of create payout without an `Idempotency-Key`.
+    batcher: Arc<batch::PayoutBatcher>,
 }
 
 /// Whether a URL names a PostgreSQL database.
@@ -91,7 +95,8 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts)
             .await?;
-        Ok(Self { pool })
+        let batcher = Arc::new(batch::PayoutBatcher::new(pool.clone()));
+        Ok(Self { pool, batcher })
     }
 
     /// Applies pending migrations (sqlx serializes concurrent runs with an advisory lock, so
@@ -163,64 +168,31 @@ impl PgStore {
 }
 
 impl PgStore {
-    /// Create payout without an `Idempotency-Key`, as one statement (its own transaction, one
-    /// round trip): the payout, its event and the event's deliveries are inserted together, or
-    /// nothing when the `orderId` is taken (the unique index decides; a concurrent insert of the
-    /// same `orderId` is waited for). Then the taken `orderId` is answered from the committed
-    /// row; `None` sends the caller to the transactional path (the row that won was not found).
+    /// Create payout without an `Idempotency-Key`, as one statement shared with the concurrent
+    /// creates of this node ([`batch`]): the payout, its event and the event's deliveries are
+    /// inserted and committed together, or nothing when the `orderId` is taken (the unique index
+    /// decides, across nodes too; a concurrent insert of the same `orderId` is waited for). Then
+    /// the taken `orderId` is answered from the committed row; `None` sends the caller to the
+    /// transactional path (the row that won was not found).
     async fn create_payout_at_once(
         &self,
         p: &Payout,
         meta: &CreateMeta,
         e: &NewEvent,
     ) -> StoreResult<Option<CreateOutcome>> {
-        let sql = format!(
-            "with ins as (insert into payout ({PAYOUT_COLUMNS}, request_fingerprint, create_response) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, \
-             $33, $34, $35, $36) on conflict (merchant_id, order_id) do nothing returning payout_id), \
-             ev as (insert into event (event_id, merchant_id, kind, transaction_id, event_type, \
-             status, body, created_at) select $37, $38, $39, $40, $41, $42, $43, $44 from ins \
-             returning event_id), \
-             dl as (insert into delivery (delivery_id, merchant_id, event_id, event_type, \
-             transaction_id, endpoint_id, url, status, attempt_count, next_attempt_at, \
-             window_start, created_at) select t.delivery_id, $38, ev.event_id, $41, $40, \
-             t.endpoint_id, t.url, 'PENDING', 0, $44, $44, $44 from ev cross join \
-             unnest($45::text[], $46::text[], $47::text[]) as t (delivery_id, endpoint_id, url) \
-             returning 1) \
-             select count(*) from ins"
-        );
-        let (id, version, binds) = (p.id.hex(), p.version, PayoutBinds::of(p));
-        let (fingerprint, response) = (meta.order_fingerprint.clone(), meta.response.clone());
-        let event = e.clone();
+        if self
+            .batcher
+            .insert(batch::CreateRow::of(p, meta, e))
+            .await?
+        {
+            return Ok(Some(CreateOutcome::Created));
+        }
         let (merchant, order_id) = (p.merchant_id, p.order_id.clone());
+        let fingerprint = meta.order_fingerprint.clone();
         let pool = self.pool.clone();
         // On its own task, like [`PgStore::tx`]: a cancelled request never leaves a pooled
         // connection mid-statement.
         let task = tokio::spawn(async move {
-            let e = &event;
-            let q = binds
-                .bind_with_version(sqlx::query(&sql).bind(id), version)
-                .bind(&fingerprint)
-                .bind(response);
-            let q = bind_event(q, e)
-                .bind(
-                    e.targets
-                        .iter()
-                        .map(|_| DeliveryId(uuid::Uuid::now_v7()).hex())
-                        .collect::<Vec<_>>(),
-                )
-                .bind(
-                    e.targets
-                        .iter()
-                        .map(|t| t.endpoint_id.map(|i| i.hex()))
-                        .collect::<Vec<_>>(),
-                )
-                .bind(e.targets.iter().map(|t| t.url.clone()).collect::<Vec<_>>());
-            let inserted: i64 = q.fetch_one(&pool).await?.try_get(0)?;
-            if inserted == 1 {
-                return Ok(Some(CreateOutcome::Created));
-            }
             let mut c = pool.acquire().await?;
             taken_order(&mut c, "payout", merchant, &order_id, &fingerprint).await
         });

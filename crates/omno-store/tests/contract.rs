@@ -87,6 +87,8 @@ contract!(
     save_is_a_compare_and_set_on_version,
     due_payouts_are_leased_to_one_worker,
     concurrent_creates_of_one_order_id_make_one_payout,
+    many_concurrent_creates_keep_one_payout_per_order_id,
+    a_create_the_database_rejects_fails_alone,
     concurrent_claims_hand_each_payout_to_one_worker,
     deliveries_are_leased_in_order_and_logged,
     settings_and_config_version,
@@ -469,6 +471,187 @@ async fn concurrent_creates_of_one_order_id_make_one_payout(s: &dyn Store) {
             .iter()
             .all(|o| matches!(o, CreateOutcome::Created | CreateOutcome::IdemReplay(_)))
     );
+}
+
+/// Polls all `futs` together on this task (the store is borrowed, so they cannot be spawned):
+/// on PostgreSQL they reach the create batcher together and share batches.
+async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
+    let mut futs: Vec<_> = futs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in futs.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *o = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(Option::unwrap).collect()
+}
+
+/// Many creates without an `Idempotency-Key` at once (on PostgreSQL: group-committed in shared
+/// statements), several per `orderId`, including one taken before: one row per `orderId`, one
+/// event (and its deliveries) per created payout, and the §1.8 answers for the others.
+async fn many_concurrent_creates_keep_one_payout_per_order_id(s: &dyn Store) {
+    let m = merchant(s).await;
+    let c = s
+        .ensure_customer(m, "u", CustomerId(Uuid::now_v7()), t0())
+        .await
+        .unwrap();
+    let pre = payout(m, c, "o-pre");
+    s.create_payout(&pre, &meta("p", None), &[event(&pre)])
+        .await
+        .unwrap();
+    // (orderId, fingerprint): 40 distinct orders, 6 equivalent repeats of one, 6 different
+    // bodies for another, 3 repeats of the order taken before.
+    let mut reqs: Vec<(String, String)> = (0..40)
+        .map(|i| (format!("o-{i}"), format!("f{i}")))
+        .collect();
+    reqs.extend((0..6).map(|_| ("o-same".to_string(), "s".to_string())));
+    reqs.extend((0..6).map(|i| ("o-diff".to_string(), format!("d{i}"))));
+    reqs.extend((0..3).map(|_| ("o-pre".to_string(), "p".to_string())));
+    let ps: Vec<Payout> = reqs.iter().map(|(o, _)| payout(m, c, o)).collect();
+    let outcomes = join_all(
+        ps.iter()
+            .zip(&reqs)
+            .map(|(p, (_, fp))| async move {
+                let mut e = event(p);
+                e.targets.push(omno_store::DeliveryTarget {
+                    endpoint_id: None,
+                    url: "http://127.0.0.1:9/second".into(),
+                });
+                s.create_payout(p, &meta(fp, None), &[e]).await.unwrap()
+            })
+            .collect(),
+    )
+    .await;
+
+    for order in ["o-0", "o-39", "o-same", "o-diff", "o-pre"] {
+        let rows = s
+            .search_payouts(
+                &omno_store::PayoutFilter {
+                    merchant_id: Some(m),
+                    order_id: Some(order.into()),
+                    ..Default::default()
+                },
+                None,
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "one row for {order}");
+    }
+    let of = |order: &str| -> Vec<(&Payout, &CreateOutcome)> {
+        ps.iter()
+            .zip(&outcomes)
+            .filter(|(p, _)| p.order_id == order)
+            .collect()
+    };
+    for i in 0..40 {
+        let [(p, o)] = of(&format!("o-{i}"))[..] else {
+            panic!("one request per order")
+        };
+        assert_eq!(*o, CreateOutcome::Created);
+        assert_eq!(s.get_payout(Some(m), p.id).await.unwrap().as_ref(), Some(p));
+    }
+    let same = of("o-same");
+    assert_eq!(
+        same.iter()
+            .filter(|(_, o)| **o == CreateOutcome::Created)
+            .count(),
+        1,
+        "{same:?}"
+    );
+    assert!(same.iter().all(|(_, o)| matches!(o, CreateOutcome::Created)
+        || **o == CreateOutcome::OrderReplay("{\"fp\":\"s\"}".into())));
+    let diff = of("o-diff");
+    assert_eq!(
+        diff.iter()
+            .filter(|(_, o)| **o == CreateOutcome::Created)
+            .count(),
+        1,
+        "{diff:?}"
+    );
+    assert!(
+        diff.iter()
+            .all(|(_, o)| matches!(o, CreateOutcome::Created | CreateOutcome::DuplicateOrderId))
+    );
+    let winner = diff
+        .iter()
+        .find(|(_, o)| **o == CreateOutcome::Created)
+        .unwrap()
+        .0;
+    let stored = s.get_payout(Some(m), winner.id).await.unwrap().unwrap();
+    assert_eq!(stored.order_id, "o-diff");
+    assert!(
+        of("o-pre")
+            .iter()
+            .all(|(_, o)| **o == CreateOutcome::OrderReplay("{\"fp\":\"p\"}".into()))
+    );
+
+    for (p, o) in ps.iter().zip(&outcomes) {
+        let events = s.list_events(&p.id.hex()).await.unwrap();
+        let deliveries = s
+            .list_deliveries(
+                &omno_store::DeliveryFilter {
+                    transaction_id: Some(p.id.hex()),
+                    ..Default::default()
+                },
+                None,
+                10,
+            )
+            .await
+            .unwrap();
+        if *o == CreateOutcome::Created {
+            assert_eq!(events.len(), 1, "one event for a created payout");
+            assert_eq!(deliveries.len(), 2, "one delivery per target");
+            assert!(deliveries.iter().all(|d| d.event_id == events[0].id));
+        } else {
+            assert!(events.is_empty(), "no event for a replay or duplicate");
+            assert!(deliveries.is_empty());
+            assert!(s.get_payout(None, p.id).await.unwrap().is_none());
+        }
+    }
+}
+
+/// A create the database rejects (its customer does not exist) among concurrent ones: it fails
+/// alone (on PostgreSQL its batch is retried one create per statement), the others are created.
+async fn a_create_the_database_rejects_fails_alone(s: &dyn Store) {
+    let m = merchant(s).await;
+    let c = s
+        .ensure_customer(m, "u", CustomerId(Uuid::now_v7()), t0())
+        .await
+        .unwrap();
+    let mut ps: Vec<Payout> = (0..8).map(|i| payout(m, c, &format!("o-{i}"))).collect();
+    ps[3].customer_id = CustomerId(Uuid::now_v7());
+    let results = join_all(
+        ps.iter()
+            .map(|p| async move {
+                s.create_payout(p, &meta(&p.order_id, None), &[event(p)])
+                    .await
+            })
+            .collect(),
+    )
+    .await;
+    for (i, (p, r)) in ps.iter().zip(&results).enumerate() {
+        if i == 3 {
+            assert!(r.is_err(), "{r:?}");
+            assert!(s.get_payout(None, p.id).await.unwrap().is_none());
+            assert!(s.list_events(&p.id.hex()).await.unwrap().is_empty());
+        } else {
+            assert_eq!(r.as_ref().ok(), Some(&CreateOutcome::Created));
+            assert_eq!(s.list_events(&p.id.hex()).await.unwrap().len(), 1);
+        }
+    }
 }
 
 async fn concurrent_claims_hand_each_payout_to_one_worker(s: &dyn Store) {
