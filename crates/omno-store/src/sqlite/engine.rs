@@ -1244,6 +1244,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_unguarded_write_fails_alone() {
         let (_dir, engine) = engine_with("create table t (v integer primary key)").await;
+        // A row every failing write collides with, whatever order the writes arrive in.
+        engine
+            .write(|c| exec(c, "insert into t (v) values (-1)", []).map(|_| (true, ())))
+            .await
+            .unwrap();
         let mut tasks = Vec::new();
         for v in 0..90_i64 {
             let e = engine.clone();
@@ -1253,7 +1258,7 @@ mod tests {
                     30 | 61 => {
                         e.write_unguarded(move |c| {
                             exec(c, "insert into t (v) values (?1)", [1000 + v])?;
-                            exec(c, "insert into t (v) values (0)", [])?;
+                            exec(c, "insert into t (v) values (-1)", [])?;
                             Ok((true, ()))
                         })
                         .await
@@ -1282,7 +1287,7 @@ mod tests {
                 (v, r)
             }));
         }
-        let mut expected = Vec::new();
+        let mut expected = vec![-1];
         for t in tasks {
             let (v, r) = t.await.unwrap();
             match v {
