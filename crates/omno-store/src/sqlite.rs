@@ -296,7 +296,7 @@ macro_rules! pc {
 }
 
 fn payout_from_row(r: &Row<'_>) -> StoreResult<Payout> {
-    let opt_psp = |(i, col): (usize, &'static str)| -> StoreResult<Option<PspAccountId>> {
+    let opt_psp = |i: usize, col: &'static str| -> StoreResult<Option<PspAccountId>> {
         r.try_get::<Option<String>, _>(i)?
             .map(|s| hex_id(&s, PspAccountId::parse, col))
             .transpose()
@@ -338,12 +338,12 @@ fn payout_from_row(r: &Row<'_>) -> StoreResult<Payout> {
             .transpose()?,
         webhook_url: r.try_get(pc!("webhook_url"))?,
         router_id: r
-            .try_get::<Option<String>, _>("router_id")?
+            .try_get::<Option<String>, _>(pc!("router_id"))?
             .map(|s| hex_id(&s, RouterId::parse, "router_id"))
             .transpose()?,
         routing_reason: r.try_get(pc!("routing_reason"))?,
-        predicted_psp_id: opt_psp((pc!("predicted_psp_id"), "predicted_psp_id"))?,
-        processor_psp_id: opt_psp((pc!("processor_psp_id"), "processor_psp_id"))?,
+        predicted_psp_id: opt_psp(pc!("predicted_psp_id"), "predicted_psp_id")?,
+        processor_psp_id: opt_psp(pc!("processor_psp_id"), "processor_psp_id")?,
         psp_transaction_id: r.try_get(pc!("psp_transaction_id"))?,
         destination: destination
             .map(|s| de::<Destination>(&s, "destination"))

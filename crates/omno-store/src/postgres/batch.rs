@@ -141,11 +141,6 @@ async fn run(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Job>) {
     }
 }
 
-/// The columns inserted into `payout`, in the order of the arrays bound below.
-fn payout_insert_columns() -> String {
-    format!("{PAYOUT_COLUMNS}, request_fingerprint, create_response")
-}
-
 /// Inserts a batch with one statement; returns the ids of the payouts inserted.
 async fn insert_batch(pool: &PgPool, jobs: &[Job]) -> StoreResult<HashSet<String>> {
     let rows: Vec<&CreateRow> = jobs.iter().map(|j| &j.row).collect();
@@ -168,7 +163,7 @@ async fn insert_alone(pool: &PgPool, row: &CreateRow) -> StoreResult<bool> {
 /// once per connection, keyed by its text.
 static INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "with ins as (insert into payout ({}) \
+        "with ins as (insert into payout ({PAYOUT_COLUMNS}, request_fingerprint, create_response) \
          select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], \
          $6::text[], $7::int8[], $8::text[], $9::text[], $10::text[], $11::bool[], $12::int8[], \
          $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], \
@@ -190,34 +185,27 @@ static INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
          ev.created_at, ev.created_at from ev join unnest($46::text[], $47::text[], \
          $48::text[], $49::text[]) as t (event_id, delivery_id, endpoint_id, url) \
          on t.event_id = ev.event_id returning 1) \
-         select payout_id from ins",
-        payout_insert_columns()
+         select payout_id from ins"
     )
 });
 
-/// Runs [`INSERT_SQL`] for `rows`.
+/// One bound array: `f` of every row, in row order.
+fn column<'r, T>(rows: &[&'r CreateRow], f: impl Fn(&'r CreateRow) -> T) -> Vec<T> {
+    rows.iter().map(|r| f(r)).collect()
+}
+
+/// Runs [`INSERT_SQL`] for `rows` (each with exactly one event: the caller sends only those).
 async fn insert_rows(
     pool: &PgPool,
     rows: &[&CreateRow],
 ) -> StoreResult<Vec<sqlx::postgres::PgRow>> {
     let sql: &str = &INSERT_SQL;
-    let b = |f: fn(&PayoutBinds) -> &str| rows.iter().map(|r| f(&r.binds)).collect::<Vec<_>>();
-    let ob =
-        |f: fn(&PayoutBinds) -> Option<&str>| rows.iter().map(|r| f(&r.binds)).collect::<Vec<_>>();
-    let n = |f: fn(&PayoutBinds) -> i64| rows.iter().map(|r| f(&r.binds)).collect::<Vec<_>>();
-    let on =
-        |f: fn(&PayoutBinds) -> Option<i64>| rows.iter().map(|r| f(&r.binds)).collect::<Vec<_>>();
-    // Events: one per row (the caller sends only creates with exactly one event).
-    let events: Vec<(&str, &NewEvent)> = rows
-        .iter()
-        .map(|r| (r.payout_id.as_str(), &r.event))
-        .collect();
     // Deliveries: the targets of every event, flattened, each with its event's id.
     let mut d_event = Vec::new();
     let mut d_id = Vec::new();
     let mut d_endpoint = Vec::new();
     let mut d_url = Vec::new();
-    for (_, e) in &events {
+    for e in rows.iter().map(|r| &r.event) {
         for t in &e.targets {
             d_event.push(e.id.hex());
             d_id.push(DeliveryId(uuid::Uuid::now_v7()).hex());
@@ -226,88 +214,51 @@ async fn insert_rows(
         }
     }
     let q = sqlx::query(sql)
-        .bind(
-            rows.iter()
-                .map(|r| r.payout_id.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(b(|p| &p.merchant_id))
-        .bind(b(|p| &p.customer_id))
-        .bind(b(|p| &p.order_id))
-        .bind(n(|p| p.amount))
-        .bind(b(|p| &p.currency))
-        .bind(n(|p| p.initial_amount))
-        .bind(b(|p| &p.initial_currency))
-        .bind(b(|p| p.status))
-        .bind(ob(|p| p.status_reason.as_deref()))
-        .bind(
-            rows.iter()
-                .map(|r| r.binds.kyc_verified)
-                .collect::<Vec<_>>(),
-        )
-        .bind(n(|p| p.previous_transaction_count))
-        .bind(b(|p| &p.customer))
-        .bind(ob(|p| p.return_urls.as_deref()))
-        .bind(ob(|p| p.webhook_url.as_deref()))
-        .bind(ob(|p| p.router_id.as_deref()))
-        .bind(ob(|p| p.routing_reason.as_deref()))
-        .bind(ob(|p| p.predicted_psp_id.as_deref()))
-        .bind(ob(|p| p.processor_psp_id.as_deref()))
-        .bind(ob(|p| p.psp_transaction_id.as_deref()))
-        .bind(ob(|p| p.destination.as_deref()))
-        .bind(b(|p| &p.metadata))
-        .bind(on(|p| p.confirmed_at))
-        .bind(on(|p| p.confirmation_deadline))
-        .bind(b(|p| p.dispatch))
-        .bind(on(|p| p.next_action_at))
-        .bind(n(|p| p.sync_attempts))
-        .bind(on(|p| p.submitted_at))
-        .bind(b(|p| &p.history))
-        .bind(rows.iter().map(|r| r.version).collect::<Vec<_>>())
-        .bind(n(|p| p.created_at))
-        .bind(n(|p| p.updated_at))
-        .bind(ob(|p| p.routing_detail.as_deref()))
-        .bind(ob(|p| p.fx_detail.as_deref()))
-        .bind(
-            rows.iter()
-                .map(|r| r.fingerprint.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|r| r.response.as_str()).collect::<Vec<_>>())
-        .bind(events.iter().map(|(p, _)| *p).collect::<Vec<_>>())
-        .bind(events.iter().map(|(_, e)| e.id.hex()).collect::<Vec<_>>())
-        .bind(
-            events
-                .iter()
-                .map(|(_, e)| e.merchant_id.hex())
-                .collect::<Vec<_>>(),
-        )
-        .bind(events.iter().map(|(_, e)| e.kind).collect::<Vec<_>>())
-        .bind(
-            events
-                .iter()
-                .map(|(_, e)| e.transaction_id.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(events.iter().map(|(_, e)| e.event_type).collect::<Vec<_>>())
-        .bind(
-            events
-                .iter()
-                .map(|(_, e)| e.status.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .iter()
-                .map(|(_, e)| e.body.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            events
-                .iter()
-                .map(|(_, e)| to_ms(e.created_at))
-                .collect::<Vec<_>>(),
-        )
+        .bind(column(rows, |r| r.payout_id.as_str()))
+        .bind(column(rows, |r| r.binds.merchant_id.as_str()))
+        .bind(column(rows, |r| r.binds.customer_id.as_str()))
+        .bind(column(rows, |r| r.binds.order_id.as_str()))
+        .bind(column(rows, |r| r.binds.amount))
+        .bind(column(rows, |r| r.binds.currency.as_str()))
+        .bind(column(rows, |r| r.binds.initial_amount))
+        .bind(column(rows, |r| r.binds.initial_currency.as_str()))
+        .bind(column(rows, |r| r.binds.status))
+        .bind(column(rows, |r| r.binds.status_reason.as_deref()))
+        .bind(column(rows, |r| r.binds.kyc_verified))
+        .bind(column(rows, |r| r.binds.previous_transaction_count))
+        .bind(column(rows, |r| r.binds.customer.as_str()))
+        .bind(column(rows, |r| r.binds.return_urls.as_deref()))
+        .bind(column(rows, |r| r.binds.webhook_url.as_deref()))
+        .bind(column(rows, |r| r.binds.router_id.as_deref()))
+        .bind(column(rows, |r| r.binds.routing_reason.as_deref()))
+        .bind(column(rows, |r| r.binds.predicted_psp_id.as_deref()))
+        .bind(column(rows, |r| r.binds.processor_psp_id.as_deref()))
+        .bind(column(rows, |r| r.binds.psp_transaction_id.as_deref()))
+        .bind(column(rows, |r| r.binds.destination.as_deref()))
+        .bind(column(rows, |r| r.binds.metadata.as_str()))
+        .bind(column(rows, |r| r.binds.confirmed_at))
+        .bind(column(rows, |r| r.binds.confirmation_deadline))
+        .bind(column(rows, |r| r.binds.dispatch))
+        .bind(column(rows, |r| r.binds.next_action_at))
+        .bind(column(rows, |r| r.binds.sync_attempts))
+        .bind(column(rows, |r| r.binds.submitted_at))
+        .bind(column(rows, |r| r.binds.history.as_str()))
+        .bind(column(rows, |r| r.version))
+        .bind(column(rows, |r| r.binds.created_at))
+        .bind(column(rows, |r| r.binds.updated_at))
+        .bind(column(rows, |r| r.binds.routing_detail.as_deref()))
+        .bind(column(rows, |r| r.binds.fx_detail.as_deref()))
+        .bind(column(rows, |r| r.fingerprint.as_str()))
+        .bind(column(rows, |r| r.response.as_str()))
+        .bind(column(rows, |r| r.payout_id.as_str()))
+        .bind(column(rows, |r| r.event.id.hex()))
+        .bind(column(rows, |r| r.event.merchant_id.hex()))
+        .bind(column(rows, |r| r.event.kind))
+        .bind(column(rows, |r| r.event.transaction_id.as_str()))
+        .bind(column(rows, |r| r.event.event_type))
+        .bind(column(rows, |r| r.event.status.as_str()))
+        .bind(column(rows, |r| r.event.body.as_str()))
+        .bind(column(rows, |r| to_ms(r.event.created_at)))
         .bind(d_event)
         .bind(d_id)
         .bind(d_endpoint)

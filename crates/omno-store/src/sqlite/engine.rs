@@ -687,10 +687,10 @@ impl Batch {
             let keep = run_job(conn, &mut job);
             let at = self.jobs.len();
             self.jobs.push(job);
-            match (&mut self.run, keep) {
-                (Some(kept), true) => kept.push(at),
-                (Some(_), false) => self.replay(conn),
-                (None, _) => {}
+            if !keep {
+                self.replay(conn);
+            } else if let Some(kept) = &mut self.run {
+                kept.push(at);
             }
             return;
         }
