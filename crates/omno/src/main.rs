@@ -412,7 +412,7 @@ async fn run_mock(args: MockArgs) -> ExitCode {
     }
 }
 
-/// mimalloc instead of glibc's allocator: `malloc`/`free` were ~15 % of the request threads'
+/// mimalloc instead of glibc's allocator: `malloc`/`free` were ~19 % of the request threads'
 /// samples under load (see BENCHMARKS.md). Built without transparent huge pages (`no_thp`): with
 /// them its arena is backed by 2 MB pages and the idle process is 10 MB larger.
 #[global_allocator]
