@@ -158,7 +158,7 @@ enum Msg {
 pub(super) struct Engine {
     path: String,
     jobs: mpsc::Sender<Msg>,
-    readers: Box<[Mutex<Option<Connection>>]>,
+    readers: Arc<Readers>,
     closed: AtomicBool,
     durability: Arc<Durability>,
 }
@@ -178,6 +178,93 @@ struct Durability {
     settled: AtomicU64,
     /// Wakes readers waiting for `settled`.
     changed: tokio::sync::watch::Sender<u64>,
+}
+
+/// The reader connections, each with the read transaction it may keep open between reads.
+struct Readers {
+    slots: Box<[Mutex<Option<Reader>>]>,
+}
+
+impl Readers {
+    /// Ends the read transactions of the idle readers, so that they hold back no checkpoint.
+    /// A reader busy right now ends its own after its read if a write committed meanwhile.
+    fn release_idle(&self) {
+        for slot in self.slots.iter() {
+            if let Ok(mut guard) = slot.try_lock()
+                && let Some(reader) = guard.as_mut()
+            {
+                reader.release();
+            }
+        }
+    }
+}
+
+/// Size of the WAL-index header at the start of the `-shm` file: two copies of 48 bytes, the
+/// second written first by a commit (<https://www.sqlite.org/walformat.html>).
+const WAL_INDEX_HEADER: usize = 96;
+
+/// A reader connection. Starting a read transaction costs more than a point read itself (file
+/// locks on the database and the `-shm` file, taken and dropped with `fcntl` each time, under
+/// SQLite's process-wide mutexes), so a reader keeps its read transaction open between reads for
+/// as long as no transaction committed: it compares the WAL-index header — which every commit of
+/// any connection in any process rewrites — with the one it read just before the transaction
+/// began, and starts over when they differ. A read therefore still sees every write committed
+/// before it started, from this process or another.
+struct Reader {
+    conn: Connection,
+    /// The `-shm` file (`None` if it cannot be read: then every read has its own transaction).
+    shm: Option<std::fs::File>,
+    /// The WAL-index header read just before the open read transaction began.
+    snapshot: Option<[u8; WAL_INDEX_HEADER]>,
+    /// [`Durability::committing`] when it began.
+    began_at: u64,
+}
+
+impl Reader {
+    fn open(path: &str) -> StoreResult<Self> {
+        let conn = connect(path)?;
+        let shm = std::fs::File::open(format!("{path}-shm")).ok();
+        Ok(Self {
+            conn,
+            shm,
+            snapshot: None,
+            began_at: 0,
+        })
+    }
+
+    /// The current WAL-index header, `None` when unreadable or being rewritten.
+    fn header(&self) -> Option<[u8; WAL_INDEX_HEADER]> {
+        use std::os::unix::fs::FileExt;
+        let mut h = [0u8; WAL_INDEX_HEADER];
+        self.shm.as_ref()?.read_exact_at(&mut h, 0).ok()?;
+        let (a, b) = h.split_at(WAL_INDEX_HEADER / 2);
+        // Byte 12 is `isInit`.
+        (a == b && a[12] != 0).then_some(h)
+    }
+
+    /// Makes sure the next statement runs in a read transaction that sees every commit so far:
+    /// keeps the open one when nothing committed since it began, else starts a new one (the
+    /// snapshot is taken by the first statement, after the header was read).
+    fn snapshot_for_read(&mut self, seq: u64) {
+        let now = self.header();
+        if self.snapshot.is_some() && self.snapshot == now {
+            return;
+        }
+        self.release();
+        if let Some(h) = now
+            && step(&self.conn, "begin").is_ok()
+        {
+            self.snapshot = Some(h);
+            self.began_at = seq;
+        }
+    }
+
+    /// Ends the open read transaction, if any.
+    fn release(&mut self) {
+        if self.snapshot.take().is_some() && step(&self.conn, "commit").is_err() {
+            let _ = self.conn.execute_batch("rollback");
+        }
+    }
 }
 
 /// Opens a connection with the store's settings.
@@ -212,9 +299,13 @@ impl Engine {
         let checkpoints = connect(path)?;
         let (wake, woken) = mpsc::sync_channel::<()>(1);
         let db = path.to_string();
+        let readers = Arc::new(Readers {
+            slots: (0..readers.max(2)).map(|_| Mutex::new(None)).collect(),
+        });
+        let to_release = readers.clone();
         let checkpointer = std::thread::Builder::new()
             .name("omno-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpoints, woken, &db))
+            .spawn(move || checkpoint_loop(checkpoints, woken, &db, &to_release))
             .map_err(|e| StoreError::Batch(format!("cannot start the sqlite checkpointer: {e}")))?;
         let durability = Arc::new(Durability {
             committing: AtomicU64::new(0),
@@ -238,6 +329,7 @@ impl Engine {
             wake,
             checkpointer,
             wal: WalFile::new(format!("{path}-wal")),
+            readers: readers.clone(),
         };
         std::thread::Builder::new()
             .name("omno-sqlite-writer".into())
@@ -246,7 +338,7 @@ impl Engine {
         Ok(Arc::new(Self {
             path: path.to_string(),
             jobs,
-            readers: (0..readers.max(2)).map(|_| Mutex::new(None)).collect(),
+            readers,
             closed: AtomicBool::new(false),
             durability,
         }))
@@ -336,7 +428,7 @@ impl Engine {
     /// reads take microseconds, so this does not hold up the async runtime; a hop to another
     /// thread would cost more than the read). WAL: it sees every committed write.
     pub(super) fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
-        for slot in self.readers.iter() {
+        for slot in self.readers.slots.iter() {
             match slot.try_lock() {
                 Ok(mut guard) => return self.run_read(&mut guard, f),
                 Err(TryLockError::Poisoned(p)) => return self.run_read(&mut p.into_inner(), f),
@@ -344,33 +436,41 @@ impl Engine {
             }
         }
         // All busy (more concurrent reads than connections): wait for one.
-        let slot = &self.readers[0];
+        let slot = &self.readers.slots[0];
         let mut guard = slot.lock().unwrap_or_else(PoisonError::into_inner);
         self.run_read(&mut guard, f)
     }
 
     fn run_read<T>(
         &self,
-        slot: &mut Option<Connection>,
+        slot: &mut Option<Reader>,
         f: impl FnOnce(&Connection) -> StoreResult<T>,
     ) -> StoreResult<T> {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Batch("the database is closed".into()));
         }
-        let conn = match slot {
-            Some(c) => c,
-            None => slot.insert(connect(&self.path)?),
+        let reader = match slot {
+            Some(r) => r,
+            None => slot.insert(Reader::open(&self.path)?),
         };
-        f(conn)
+        let seq = self.durability.committing.load(Ordering::SeqCst);
+        reader.snapshot_for_read(seq);
+        let out = f(&reader.conn);
+        if out.is_err() || self.durability.committing.load(Ordering::SeqCst) != reader.began_at {
+            // A write of this process committed meanwhile: the snapshot is out of date, and an
+            // idle one would hold back the checkpoints.
+            reader.release();
+        }
+        out
     }
 
     /// Closes the reader connections, then lets the writer finish what is queued and close its
     /// connection (the last connection to close checkpoints the WAL).
     pub(super) async fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        for slot in self.readers.iter() {
-            let conn = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
-            drop(conn);
+        for slot in self.readers.slots.iter() {
+            let reader = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+            drop(reader);
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         if self.jobs.send(Msg::Close(tx)).is_ok() {
@@ -406,6 +506,8 @@ struct Writer {
     checkpointer: std::thread::JoinHandle<()>,
     /// The WAL file, read for its restart counter.
     wal: WalFile,
+    /// The reader connections, whose idle read transactions the writer's checkpoint ends.
+    readers: Arc<Readers>,
 }
 
 /// One batch for the sync thread: its number, its callers and how its commit went.
@@ -424,8 +526,9 @@ struct Settle {
 /// writer's next transaction starts the WAL over. When writes never paused long enough, the
 /// database file is synced anyway, so that the writer's own final pass, if the WAL grows too long
 /// ([`CHECKPOINT_BEHIND`]), has little left to sync. Ends when the writer drops its sender.
-fn checkpoint_loop(conn: Connection, woken: mpsc::Receiver<()>, db: &str) {
+fn checkpoint_loop(conn: Connection, woken: mpsc::Receiver<()>, db: &str, readers: &Readers) {
     while woken.recv().is_ok() {
+        readers.release_idle();
         let mut copied = false;
         let mut last = None;
         for _ in 0..CHECKPOINT_PASSES {
@@ -579,6 +682,7 @@ fn writer_loop(mut w: Writer, rx: mpsc::Receiver<Msg>) {
                         // core), copy the rest here rather than let the WAL grow without
                         // bound — it holds the writes behind it for the syncs, so it is the
                         // exception. The next batch then starts the WAL over.
+                        w.readers.release_idle();
                         finish_checkpoint(&w.conn);
                     }
                     batch.run(&w.conn, j);
@@ -1388,6 +1492,87 @@ mod tests {
             }
             std::thread::sleep(Duration::from_millis(300));
             write(round * 1000 + 999).await;
+            assert!(
+                restarts() > before,
+                "round {round}: the WAL did not start over"
+            );
+        }
+        engine.close().await;
+    }
+
+    /// A reader keeps its read transaction open while nothing commits, yet every read sees
+    /// each write committed before it started: this process's, and another connection's (as
+    /// from another process, e.g. `omno admin`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reused_read_transactions_still_see_every_commit() {
+        let (dir, engine) = engine_with("create table t (v integer primary key)").await;
+        let count = || {
+            engine
+                .read(|c| one(c, "select count(*) from t", [], |r| r.try_get::<i64, _>(0)))
+                .unwrap()
+        };
+        let open = |engine: &Engine| {
+            engine.readers.slots.iter().any(|s| {
+                s.lock()
+                    .unwrap()
+                    .as_ref()
+                    .is_some_and(|r| r.snapshot.is_some() && !r.conn.is_autocommit())
+            })
+        };
+        assert_eq!(count(), 0);
+        assert!(open(&engine), "the read transaction stays open");
+        let other = connect(dir.path().join("t.db").to_str().unwrap()).unwrap();
+        for v in 1..=3i64 {
+            exec(&other, "insert into t (v) values (?1)", [v * 10]).unwrap();
+            assert_eq!(count(), v * 2 - 1, "another connection's commit is seen");
+            engine
+                .write(move |c| {
+                    exec(c, "insert into t (v) values (?1)", [v * 10 + 1])?;
+                    Ok((true, ()))
+                })
+                .await
+                .unwrap();
+            assert_eq!(count(), v * 2, "this process's commit is seen");
+        }
+        assert_eq!(count(), 6);
+        assert!(open(&engine));
+        drop(other);
+        engine.close().await;
+    }
+
+    /// An idle reader's open read transaction does not hold back the checkpoints: the WAL is
+    /// still copied back and started over.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_reader_holds_back_no_checkpoint() {
+        let (dir, engine) =
+            engine_with("create table t (v integer primary key, pad blob not null)").await;
+        let wal = dir.path().join("t.db-wal");
+        let restarts = || {
+            let header = std::fs::read(&wal).unwrap();
+            u32::from_be_bytes(header[12..16].try_into().unwrap())
+        };
+        for round in 0..3i64 {
+            let before = restarts();
+            // Leaves a read transaction open on an idle reader.
+            engine
+                .read(|c| one(c, "select count(*) from t", [], |r| r.try_get::<i64, _>(0)))
+                .unwrap();
+            for i in 0..=CHECKPOINT_EVERY as i64 {
+                if i == CHECKPOINT_EVERY as i64 {
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                engine
+                    .write(move |c| {
+                        exec(
+                            c,
+                            "insert into t (v, pad) values (?1, zeroblob(4096))",
+                            [round * 1000 + i],
+                        )?;
+                        Ok((true, ()))
+                    })
+                    .await
+                    .unwrap();
+            }
             assert!(
                 restarts() > before,
                 "round {round}: the WAL did not start over"
