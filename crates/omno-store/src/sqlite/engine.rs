@@ -209,9 +209,9 @@ impl Readers {
 /// Page cache of a reader connection, in KiB (see [`Reader::open`]).
 const READER_CACHE_KIB: u32 = 8_000;
 
-/// Size of the WAL-index header at the start of the `-shm` file: two copies of 48 bytes, the
-/// second written first by a commit (<https://www.sqlite.org/walformat.html>).
-const WAL_INDEX_HEADER: usize = 96;
+/// Size of the WAL-index header, stored twice at the start of the `-shm` file (the second copy
+/// written first by a commit, <https://www.sqlite.org/walformat.html>).
+const WAL_INDEX_HEADER: usize = 48;
 
 /// A reader connection. Starting a read transaction costs more than a point read itself (file
 /// locks on the database and the `-shm` file, taken and dropped with `fcntl` each time, under
@@ -236,7 +236,7 @@ impl Reader {
         // SQLite's default page cache (2 MB) holds ~1,000 payouts of ~1.7 KB: once the database
         // outgrew it, a get read ~4.7 pages from the OS (`pread`) instead of ~0. Filled on demand,
         // so an idle server does not pay for it.
-        conn.execute_batch(&format!("pragma cache_size = -{READER_CACHE_KIB}"))?;
+        conn.pragma_update(None, "cache_size", -i64::from(READER_CACHE_KIB))?;
         let shm = std::fs::File::open(format!("{path}-shm")).ok();
         Ok(Self {
             conn,
@@ -246,14 +246,18 @@ impl Reader {
         })
     }
 
-    /// The current WAL-index header, `None` when unreadable or being rewritten.
+    /// The current WAL-index header, `None` when unreadable or being rewritten (its two copies
+    /// differ).
     fn header(&self) -> Option<[u8; WAL_INDEX_HEADER]> {
         use std::os::unix::fs::FileExt;
-        let mut h = [0u8; WAL_INDEX_HEADER];
-        self.shm.as_ref()?.read_exact_at(&mut h, 0).ok()?;
-        let (a, b) = h.split_at(WAL_INDEX_HEADER / 2);
+        let mut both = [0u8; 2 * WAL_INDEX_HEADER];
+        self.shm.as_ref()?.read_exact_at(&mut both, 0).ok()?;
+        let (a, b) = both.split_at(WAL_INDEX_HEADER);
         // Byte 12 is `isInit`.
-        (a == b && a[12] != 0).then_some(h)
+        if a != b || a[12] == 0 {
+            return None;
+        }
+        a.try_into().ok()
     }
 
     /// Makes sure the next statement runs in a read transaction that sees every commit so far:
