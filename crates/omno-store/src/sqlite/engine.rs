@@ -187,9 +187,33 @@ struct Durability {
     changed: tokio::sync::watch::Sender<u64>,
 }
 
-/// The reader connections, each with the read transaction it may keep open between reads.
+/// The reader connections, each with the read transaction it may keep open between reads, and
+/// the engine's own descriptors of the database files.
 struct Readers {
     slots: Box<[Mutex<Option<Reader>>]>,
+    /// Declared after `slots`, so dropped after them; and every other connection of the engine
+    /// (writer, checkpoint) closes before its holder lets go of this struct.
+    files: HeldFiles,
+}
+
+/// The descriptors of the database and `-shm` files that omno opens itself, next to SQLite's
+/// own: the checkpoint thread syncs the database file through one, readers read the WAL-index
+/// header through the other. Closing *any* descriptor of a file drops every POSIX lock the
+/// process holds on it, SQLite's included — the database file's shared lock that keeps another
+/// process closing its last connection from deleting the WAL under this one, the `-shm` file's
+/// locks that tell another process opening the database that the WAL index is in use. So both
+/// are opened once, with the engine, and closed only after all of its connections.
+struct HeldFiles {
+    db: std::fs::File,
+    /// `None` if it cannot be opened: readers then take a read transaction per read.
+    shm: Option<std::fs::File>,
+}
+
+impl HeldFiles {
+    /// Makes the database file's pages durable (what checkpoints copied into it so far).
+    fn sync_database(&self) -> std::io::Result<()> {
+        self.db.sync_data()
+    }
 }
 
 impl Readers {
@@ -222,8 +246,6 @@ const WAL_INDEX_HEADER: usize = 48;
 /// before it started, from this process or another.
 struct Reader {
     conn: Connection,
-    /// The `-shm` file (`None` if it cannot be read: then every read has its own transaction).
-    shm: Option<std::fs::File>,
     /// The WAL-index header read just before the open read transaction began.
     snapshot: Option<[u8; WAL_INDEX_HEADER]>,
     /// [`Durability::committing`] when it began.
@@ -237,10 +259,8 @@ impl Reader {
         // outgrew it, a get read ~4.7 pages from the OS (`pread`) instead of ~0. Filled on demand,
         // so an idle server does not pay for it.
         conn.pragma_update(None, "cache_size", -i64::from(READER_CACHE_KIB))?;
-        let shm = std::fs::File::open(format!("{path}-shm")).ok();
         Ok(Self {
             conn,
-            shm,
             snapshot: None,
             began_at: 0,
         })
@@ -248,10 +268,10 @@ impl Reader {
 
     /// The current WAL-index header, `None` when unreadable or being rewritten (its two copies
     /// differ).
-    fn header(&self) -> Option<[u8; WAL_INDEX_HEADER]> {
+    fn header(shm: Option<&std::fs::File>) -> Option<[u8; WAL_INDEX_HEADER]> {
         use std::os::unix::fs::FileExt;
         let mut both = [0u8; 2 * WAL_INDEX_HEADER];
-        self.shm.as_ref()?.read_exact_at(&mut both, 0).ok()?;
+        shm?.read_exact_at(&mut both, 0).ok()?;
         let (a, b) = both.split_at(WAL_INDEX_HEADER);
         // Byte 12 is `isInit`.
         if a != b || a[12] == 0 {
@@ -263,8 +283,8 @@ impl Reader {
     /// Makes sure the next statement runs in a read transaction that sees every commit so far:
     /// keeps the open one when nothing committed since it began, else starts a new one (the
     /// snapshot is taken by the first statement, after the header was read).
-    fn snapshot_for_read(&mut self, seq: u64) {
-        let now = self.header();
+    fn snapshot_for_read(&mut self, shm: Option<&std::fs::File>, seq: u64) {
+        let now = Self::header(shm);
         if self.snapshot.is_some() && self.snapshot == now {
             return;
         }
@@ -314,16 +334,23 @@ impl Engine {
         }
         // The commit does not wait for the disk: the sync thread does (see [`Durability`]).
         writer.execute_batch("pragma wal_autocheckpoint = 0; pragma synchronous = normal")?;
+        // A first read creates the `-shm` file, if it did not exist.
+        writer.query_row("select count(*) from sqlite_master", [], |_| Ok(()))?;
+        let files = HeldFiles {
+            db: std::fs::File::open(path)
+                .map_err(|e| StoreError::Batch(format!("cannot open {path}: {e}")))?,
+            shm: std::fs::File::open(format!("{path}-shm")).ok(),
+        };
         let checkpoints = connect(path)?;
         let (wake, woken) = mpsc::sync_channel::<()>(1);
-        let db = path.to_string();
         let readers = Arc::new(Readers {
             slots: (0..readers.max(2)).map(|_| Mutex::new(None)).collect(),
+            files,
         });
         let to_release = readers.clone();
         let checkpointer = std::thread::Builder::new()
             .name("omno-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpoints, woken, &db, &to_release))
+            .spawn(move || checkpoint_loop(checkpoints, woken, &to_release))
             .map_err(|e| StoreError::Batch(format!("cannot start the sqlite checkpointer: {e}")))?;
         let durability = Arc::new(Durability {
             committing: AtomicU64::new(0),
@@ -472,7 +499,7 @@ impl Engine {
             None => slot.insert(Reader::open(&self.path)?),
         };
         let seq = self.durability.committing.load(Ordering::SeqCst);
-        reader.snapshot_for_read(seq);
+        reader.snapshot_for_read(self.readers.files.shm.as_ref(), seq);
         let out = f(&reader.conn);
         if out.is_err() || self.durability.committing.load(Ordering::SeqCst) != reader.began_at {
             // A write of this process committed meanwhile: the snapshot is out of date, and an
@@ -544,7 +571,7 @@ struct Settle {
 /// writer's next transaction starts the WAL over. When writes never paused long enough, the
 /// database file is synced anyway, so that the writer's own final pass, if the WAL grows too long
 /// ([`CHECKPOINT_BEHIND`]), has little left to sync. Ends when the writer drops its sender.
-fn checkpoint_loop(conn: Connection, woken: mpsc::Receiver<()>, db: &str, readers: &Readers) {
+fn checkpoint_loop(conn: Connection, woken: mpsc::Receiver<()>, readers: &Readers) {
     while woken.recv().is_ok() {
         readers.release_idle();
         let mut copied = false;
@@ -562,7 +589,7 @@ fn checkpoint_loop(conn: Connection, woken: mpsc::Receiver<()>, db: &str, reader
                 }
             }
         }
-        if !copied && let Err(e) = std::fs::File::open(db).and_then(|f| f.sync_data()) {
+        if !copied && let Err(e) = readers.files.sync_database() {
             tracing::warn!(error = %e, "sqlite: syncing the database file failed");
         }
     }
@@ -1538,6 +1565,62 @@ mod tests {
                 "round {round}: the WAL did not start over"
             );
         }
+        engine.close().await;
+    }
+
+    /// Another process opening and closing the database while the engine runs (`omno admin`,
+    /// the `sqlite3` shell) must not find itself its last user: its close would then copy the
+    /// WAL back and delete it under the engine, whose later commits would go to the deleted
+    /// file. The engine's own descriptors must never drop its connections' locks (closing any
+    /// descriptor of a file drops all of the process's locks on it), including when the
+    /// checkpoint thread syncs the database file.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn another_process_closing_the_database_leaves_the_wal_in_place() {
+        let (dir, engine) = engine_with("create table t (v integer primary key)").await;
+        let path = dir.path().join("t.db");
+        let wal = dir.path().join("t.db-wal");
+        let insert = |v: i64| {
+            let e = engine.clone();
+            async move {
+                e.write(move |c| {
+                    exec(c, "insert into t (v) values (?1)", [v])?;
+                    Ok((true, ()))
+                })
+                .await
+            }
+        };
+        insert(1).await.unwrap();
+        let count = || {
+            engine
+                .read(|c| one(c, "select count(*) from t", [], |r| r.try_get::<i64, _>(0)))
+                .unwrap()
+        };
+        assert_eq!(count(), 1);
+        engine.readers.files.sync_database().unwrap();
+        let out = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3, sys\n\
+                 c = sqlite3.connect(sys.argv[1])\n\
+                 print(c.execute('select count(*) from t').fetchone()[0])\n\
+                 c.close()",
+                path.to_str().unwrap(),
+            ])
+            .output()
+            .expect("python3 runs the other process");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+        assert!(wal.exists(), "the other process deleted the WAL");
+        insert(2)
+            .await
+            .expect("a write after the other process closed");
+        assert_eq!(count(), 2);
+        engine.close().await;
+        let engine = Engine::open(path.to_str().unwrap(), 2).unwrap();
+        let n: i64 = engine
+            .read(|c| one(c, "select count(*) from t", [], |r| r.try_get(0)))
+            .unwrap();
+        assert_eq!(n, 2, "every answered write survives a reopen");
         engine.close().await;
     }
 
