@@ -500,13 +500,7 @@ async fn drive(mut a: BenchArgs) -> ExitCode {
         }
         results.push(r);
     }
-    let health = results
-        .iter()
-        .find(|r| r.scenario == "health")
-        .map(|r| r.rps);
-    for r in &mut results {
-        r.ratio_to_health = health.filter(|h| *h > 0.0).map(|h| r.rps / h);
-    }
+    set_health_ratios(&mut results);
     if a.json {
         println!(
             "{}",
@@ -730,5 +724,63 @@ mod http1 {
     enum Framing {
         Length(usize),
         Chunked,
+    }
+}
+
+/// Each result's ratio to the `/health` ceiling measured closest before it (the machine's speed
+/// drifts, and a burst of writes leaves the disk busy for a while), or to the first `/health` of
+/// the run for scenarios that ran before any.
+fn set_health_ratios(results: &mut [ScenarioResult]) {
+    let mut ceiling = results
+        .iter()
+        .find(|r| r.scenario == "health")
+        .map(|r| r.rps);
+    for r in results.iter_mut() {
+        if r.scenario == "health" {
+            ceiling = Some(r.rps);
+        }
+        r.ratio_to_health = ceiling.filter(|h| *h > 0.0).map(|h| r.rps / h);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(scenario: &str, rps: f64) -> ScenarioResult {
+        ScenarioResult {
+            scenario: scenario.into(),
+            requests: 1,
+            errors: 0,
+            rps,
+            p50_ms: 0.0,
+            p90_ms: 0.0,
+            p99_ms: 0.0,
+            max_ms: 0.0,
+            ratio_to_health: None,
+            server_cpu_us_per_request: None,
+            client_cpu_us_per_request: None,
+            duplicate_order_ids_accepted: None,
+        }
+    }
+
+    #[test]
+    fn each_ratio_uses_the_health_ceiling_measured_closest_before_it() {
+        let mut rs = vec![
+            result("get", 10.0),
+            result("health", 100.0),
+            result("create", 20.0),
+            result("health", 50.0),
+            result("get", 25.0),
+        ];
+        set_health_ratios(&mut rs);
+        let ratios: Vec<_> = rs.iter().map(|r| r.ratio_to_health).collect();
+        assert_eq!(
+            ratios,
+            [Some(0.1), Some(1.0), Some(0.2), Some(1.0), Some(0.5)]
+        );
+        let mut none = vec![result("create", 20.0)];
+        set_health_ratios(&mut none);
+        assert_eq!(none[0].ratio_to_health, None);
     }
 }
