@@ -1263,6 +1263,16 @@ mod tests {
         (dir, engine)
     }
 
+    /// Writes one row through the writer: `sql` with `v` as its one parameter, kept.
+    async fn insert(engine: &Engine, sql: &'static str, v: i64) -> StoreResult<()> {
+        engine
+            .write(move |c| {
+                exec(c, sql, [v])?;
+                Ok((true, ()))
+            })
+            .await
+    }
+
     fn fresh() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
         let conn = connect(dir.path().join("t.db").to_str().unwrap()).unwrap();
@@ -1479,14 +1489,11 @@ mod tests {
             for i in 0..100i64 {
                 let e = engine.clone();
                 writes.spawn(async move {
-                    e.write(move |c| {
-                        exec(
-                            c,
-                            "insert into t (v, pad) values (?1, zeroblob(4096))",
-                            [round * 100 + i],
-                        )?;
-                        Ok((true, ()))
-                    })
+                    insert(
+                        &e,
+                        "insert into t (v, pad) values (?1, zeroblob(4096))",
+                        round * 100 + i,
+                    )
                     .await
                 });
             }
@@ -1539,12 +1546,9 @@ mod tests {
         let write = |v: i64| {
             let e = engine.clone();
             async move {
-                e.write(move |c| {
-                    exec(c, "insert into t (v, pad) values (?1, zeroblob(4096))", [v])?;
-                    Ok((true, ()))
-                })
-                .await
-                .unwrap()
+                insert(&e, "insert into t (v, pad) values (?1, zeroblob(4096))", v)
+                    .await
+                    .unwrap()
             }
         };
         for round in 0..3i64 {
@@ -1579,17 +1583,8 @@ mod tests {
         let (dir, engine) = engine_with("create table t (v integer primary key)").await;
         let path = dir.path().join("t.db");
         let wal = dir.path().join("t.db-wal");
-        let insert = |v: i64| {
-            let e = engine.clone();
-            async move {
-                e.write(move |c| {
-                    exec(c, "insert into t (v) values (?1)", [v])?;
-                    Ok((true, ()))
-                })
-                .await
-            }
-        };
-        insert(1).await.unwrap();
+        let add = |v: i64| insert(&engine, "insert into t (v) values (?1)", v);
+        add(1).await.unwrap();
         let count = || {
             engine
                 .read(|c| one(c, "select count(*) from t", [], |r| r.try_get::<i64, _>(0)))
@@ -1611,7 +1606,7 @@ mod tests {
         assert!(out.status.success(), "{out:?}");
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
         assert!(wal.exists(), "the other process deleted the WAL");
-        insert(2)
+        add(2)
             .await
             .expect("a write after the other process closed");
         assert_eq!(count(), 2);
@@ -1649,11 +1644,7 @@ mod tests {
         for v in 1..=3i64 {
             exec(&other, "insert into t (v) values (?1)", [v * 10]).unwrap();
             assert_eq!(count(), v * 2 - 1, "another connection's commit is seen");
-            engine
-                .write(move |c| {
-                    exec(c, "insert into t (v) values (?1)", [v * 10 + 1])?;
-                    Ok((true, ()))
-                })
+            insert(&engine, "insert into t (v) values (?1)", v * 10 + 1)
                 .await
                 .unwrap();
             assert_eq!(count(), v * 2, "this process's commit is seen");
@@ -1677,12 +1668,9 @@ mod tests {
             let e = engine.clone();
             tokio::spawn(async move {
                 for v in 0..200i64 {
-                    e.write(move |c| {
-                        exec(c, "insert into t (v) values (?1)", [v])?;
-                        Ok((true, ()))
-                    })
-                    .await
-                    .unwrap();
+                    insert(&e, "insert into t (v) values (?1)", v)
+                        .await
+                        .unwrap();
                 }
             })
         };
