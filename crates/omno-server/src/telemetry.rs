@@ -62,7 +62,7 @@ fn describe() {
     );
     describe_counter!(
         "omno_transactions_total",
-        "Transaction status changes announced (one per outbox event)"
+        "Transaction status changes announced (one per row of API.md §8.1/§8.2)"
     );
     describe_counter!("omno_psp_requests_total", "Calls to PSP connectors");
     describe_histogram!(

@@ -320,7 +320,7 @@ pub async fn create_transaction(
                     Some(s.id.clone()),
                     now,
                 );
-                let event = super::payin::status_event(state, &p, now).await?;
+                let events = Vec::from_iter(super::payin::status_event(state, &p, now).await?);
                 let response = to_json(&wire::payin::CreatePayinResponse {
                     payment_id: p.id.hex(),
                     status: p.status.as_str().to_string(),
@@ -329,7 +329,6 @@ pub async fn create_transaction(
                         apm: super::payin::page_url(state, p.id, "apm", now),
                     },
                 })?;
-                let events = vec![event];
                 deliveries = omno_store::NewEvent::any_delivery(&events);
                 let out = state
                     .store
@@ -356,7 +355,7 @@ pub async fn create_transaction(
                     Some(s.id.clone()),
                     now,
                 )?;
-                let event = super::payout::status_event(state, &p, now).await?;
+                let events = Vec::from_iter(super::payout::status_event(state, &p, now).await?);
                 let response = to_json(&wire::CreatePayoutResponse {
                     payout_id: p.id.hex(),
                     status: p.status.as_str().to_string(),
@@ -365,7 +364,6 @@ pub async fn create_transaction(
                         apm: super::payout::page_url(state, p.id, "apm", now),
                     },
                 })?;
-                let events = vec![event];
                 deliveries = omno_store::NewEvent::any_delivery(&events);
                 let out = state
                     .store

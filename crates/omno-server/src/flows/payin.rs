@@ -54,12 +54,14 @@ pub fn page_url(state: &AppState, id: PayinId, page: &str, now: OffsetDateTime) 
     state.url(&format!("/hpp/payin/{}/{page}?token={token}", id.hex()))
 }
 
-/// The outbox event announcing the payin's current status, with its delivery targets.
+/// The outbox event announcing the payin's current status, with its delivery targets; `None`
+/// when nothing is subscribed to it (an event no one can receive is not written: see
+/// docs/decisions.md).
 pub async fn status_event(
     state: &AppState,
     p: &Payin,
     now: OffsetDateTime,
-) -> Result<NewEvent, ApiError> {
+) -> Result<Option<NewEvent>, ApiError> {
     let event_type = "PAYIN_STATUS_CHANGED";
     let targets = crate::webhooks::targets(
         state,
@@ -69,7 +71,10 @@ pub async fn status_event(
         p.webhook_url.as_deref(),
     )
     .await?;
-    Ok(NewEvent {
+    if targets.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(NewEvent {
         id: EventId(Uuid::now_v7()),
         merchant_id: p.merchant_id,
         kind: "PAYIN",
@@ -79,7 +84,7 @@ pub async fn status_event(
         body: to_json(&TransactionView::from(p))?,
         created_at: now,
         targets,
-    })
+    }))
 }
 
 fn route_request(p: &Payin, method: Option<PaymentMethod>) -> RouteRequest {
@@ -122,7 +127,7 @@ async fn save(
     o: SaveOpts,
 ) -> Result<SaveOutcome, ApiError> {
     let events = if o.announce {
-        vec![status_event(state, next, next.updated_at).await?]
+        Vec::from_iter(status_event(state, next, next.updated_at).await?)
     } else {
         vec![]
     };
@@ -200,7 +205,7 @@ pub async fn create(
         idem: idem_write(state, &scope, idem_key.as_deref(), &idem_fp, &response, now),
         idem_not_before: idem_not_before(state, now),
     };
-    let events = [status_event(state, &p, now).await?];
+    let events = Vec::from_iter(status_event(state, &p, now).await?);
     match state.store.create_payin(&p, &meta, &events).await? {
         CreateOutcome::Created => {
             crate::telemetry::transaction("PAYIN", p.status.as_str());

@@ -87,12 +87,14 @@ pub(crate) fn idem_write(
     })
 }
 
-/// The outbox event announcing the payout's current status, with its delivery targets.
+/// The outbox event announcing the payout's current status, with its delivery targets; `None`
+/// when nothing is subscribed to it (an event no one can receive is not written: see
+/// docs/decisions.md).
 pub async fn status_event(
     state: &AppState,
     p: &Payout,
     now: OffsetDateTime,
-) -> Result<NewEvent, ApiError> {
+) -> Result<Option<NewEvent>, ApiError> {
     let event_type = "PAYOUT_STATUS_CHANGED";
     let targets = crate::webhooks::targets(
         state,
@@ -102,7 +104,10 @@ pub async fn status_event(
         p.webhook_url.as_deref(),
     )
     .await?;
-    Ok(NewEvent {
+    if targets.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(NewEvent {
         id: EventId(Uuid::now_v7()),
         merchant_id: p.merchant_id,
         kind: "PAYOUT",
@@ -112,7 +117,7 @@ pub async fn status_event(
         body: to_json(&TransactionView::from(p))?,
         created_at: now,
         targets,
-    })
+    }))
 }
 
 /// Hosted page URL with a fresh token.
@@ -205,7 +210,7 @@ pub async fn create(
         idem: idem_write(state, &scope, idem_key.as_deref(), &idem_fp, &response, now),
         idem_not_before: idem_not_before(state, now),
     };
-    let events = [status_event(state, &p, now).await?];
+    let events = Vec::from_iter(status_event(state, &p, now).await?);
     match state.store.create_payout(&p, &meta, &events).await? {
         CreateOutcome::Created => {
             crate::telemetry::transaction("PAYOUT", p.status.as_str());
@@ -360,7 +365,7 @@ async fn expire_if_due(
         Some("Confirmation window expired".into()),
         now,
     )?;
-    let events = vec![status_event(state, &next, now).await?];
+    let events = Vec::from_iter(status_event(state, &next, now).await?);
     let deliveries = NewEvent::any_delivery(&events);
     let out = state
         .store
@@ -472,14 +477,14 @@ pub async fn decide(
                 )?;
             }
         }
-        let event = status_event(state, &next, now).await?;
-        let deliveries = NewEvent::any_delivery(std::slice::from_ref(&event));
+        let events = Vec::from_iter(status_event(state, &next, now).await?);
+        let deliveries = NewEvent::any_delivery(&events);
         let outcome = state
             .store
             .save_payout(PayoutWrite {
                 payout: &next,
                 expected_version: p.version,
-                events: vec![event],
+                events,
                 idem,
                 pan: PanUpdate::Keep,
                 release_lease_of: None,
@@ -674,7 +679,7 @@ async fn save_worker(
     release: bool,
 ) -> Result<bool, ApiError> {
     let events = if announce {
-        vec![status_event(state, next, next.updated_at).await?]
+        Vec::from_iter(status_event(state, next, next.updated_at).await?)
     } else {
         vec![]
     };

@@ -245,6 +245,23 @@ impl TestApp {
         .await
     }
 
+    /// Subscribes a webhook endpoint of the demo merchant to every event (a receiver answering
+    /// 200), so status changes from now on write outbox events: omno writes none that nothing is
+    /// subscribed to.
+    pub(crate) async fn subscribe_all(&self) -> Receiver {
+        let rx = Receiver::start(&[]).await;
+        let m = self.creds.merchant_id.hex();
+        let (s, ep) = admin(
+            self,
+            Method::POST,
+            &format!("/admin/merchants/{m}/webhook-endpoints"),
+            Some(json!({"url": rx.url})),
+        )
+        .await;
+        assert_eq!(s, 201, "{ep}");
+        rx
+    }
+
     /// Statuses announced by the outbox events of a transaction, oldest first.
     pub(crate) async fn store_events(&self, id: &str) -> Vec<String> {
         self.state

@@ -24,6 +24,7 @@ async fn json_of(r: reqwest::Response) -> Value {
 #[tokio::test]
 async fn create_and_pay_with_a_card() {
     let app = TestApp::spawn().await;
+    let _hooks = app.subscribe_all().await;
     let r = app.create_payin(&payin_body("dep-1", 49.99, "EUR")).await;
     let created = json_of(r).await;
     let id = created["paymentId"].as_str().unwrap().to_string();
@@ -141,6 +142,7 @@ async fn simulator_test_cards() {
 #[tokio::test]
 async fn three_ds_outcomes_and_timeout() {
     let app = TestApp::spawn().await;
+    let _hooks = app.subscribe_all().await;
     let three_ds = "4000000000003220";
     let ok = app.new_payin("3ds-ok", 30.0).await;
     let fail = app.new_payin("3ds-fail", 30.0).await;

@@ -8,6 +8,7 @@ use crate::helpers::*;
 #[tokio::test]
 async fn create_confirm_and_process_a_payout() {
     let app = TestApp::spawn().await;
+    let _hooks = app.subscribe_all().await;
     let r = app.create_payout(&payout_body("wd-1", 150.25, "EUR")).await;
     assert_eq!(r.status(), 200);
     let created: Value = r.json().await.unwrap();

@@ -14,6 +14,7 @@ async fn confirmed(app: &TestApp, order: &str, value: f64) -> String {
 #[tokio::test]
 async fn simulator_failures_are_final_with_a_reason() {
     let app = TestApp::spawn().await;
+    let _hooks = app.subscribe_all().await;
     let insufficient = confirmed(&app, "wd-51", 10.51).await;
     let error = confirmed(&app, "wd-53", 10.53).await;
     app.run_pending_jobs().await;
@@ -40,6 +41,7 @@ async fn a_psp_timeout_stays_pending_and_is_resolved_by_sync() {
         s.sync.max_attempts = 5;
     })
     .await;
+    let _hooks = app.subscribe_all().await;
     let id = confirmed(&app, "wd-52", 10.52).await;
     app.run_pending_jobs().await;
     let p = app.get_payout(&id).await;
@@ -89,6 +91,7 @@ async fn with_a_simulator_delay_the_outcome_arrives_later() {
 #[tokio::test]
 async fn unconfirmed_payouts_expire_after_the_window() {
     let app = TestApp::spawn().await;
+    let _hooks = app.subscribe_all().await;
     let id = app.new_payout("wd-exp", 15.0).await;
     app.advance(Duration::days(7) - Duration::seconds(1));
     app.run_pending_jobs().await;

@@ -62,6 +62,34 @@ async fn every_status_change_is_delivered_signed_and_in_order() {
 }
 
 #[tokio::test]
+async fn only_changes_something_is_subscribed_to_write_an_event() {
+    let app = TestApp::spawn().await;
+    // No endpoint and no webhook.url: the change has no receiver, so no outbox event.
+    let quiet = app.new_payout("wh-quiet", 12.0).await;
+    assert!(app.store_events(&quiet).await.is_empty());
+    // The transaction's own URL is a target.
+    let rx = Receiver::start(&[]).await;
+    let r = app.create_payout(&with_hook("wh-own", 13.0, &rx.url)).await;
+    let own = r.json::<Value>().await.unwrap()["payoutId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(app.store_events(&own).await, ["WAITING_FOR_CONFIRMATION"]);
+    // An endpoint added later receives the changes made after it, not the earlier ones.
+    let hooks = app.subscribe_all().await;
+    assert_eq!(app.confirm(&quiet).await.status(), 200);
+    app.run_pending_jobs().await;
+    assert_eq!(app.store_events(&quiet).await, ["PENDING", "PROCESSED"]);
+    let got: Vec<String> = hooks
+        .received()
+        .iter()
+        .filter(|g| g.json()["id"] == quiet.as_str())
+        .map(|g| g.json()["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got, ["PENDING", "PROCESSED"]);
+}
+
+#[tokio::test]
 async fn receiver_down_then_up_retries_and_keeps_order() {
     let app = TestApp::spawn_with(|s| {
         s.webhooks.retry_base_ms = 100;
