@@ -38,7 +38,7 @@ use super::payout::{
 use crate::error::ApiError;
 use crate::reply::{Reply, to_json};
 use crate::state::AppState;
-use crate::wire::parse::{canonical_fingerprint, canonical_fingerprints};
+use crate::wire::parse::{canonical_fingerprint, create_fingerprints};
 use crate::wire::payin::{CreatePayinResponse, PayinProcessResponse, RefundResponse, payin_amount};
 use crate::wire::{self, BrowserInfo, IframeUrls, TransactionView};
 
@@ -176,7 +176,8 @@ pub async fn create(
     );
     let input = with_header_errors(parsed, idem_err)?;
     let scope = scope(merchant);
-    let [order_fp, idem_fp] = canonical_fingerprints(["", "POST /public/payin\n"], &input.canon);
+    let idem_prefix = idem_key.as_ref().map(|_| "POST /public/payin\n");
+    let [order_fp, idem_fp] = create_fingerprints(idem_prefix, &input.canon);
     if let Some(r) = idem_precheck(state, &scope, idem_key.as_deref(), &idem_fp, now).await? {
         return Ok(r);
     }

@@ -26,7 +26,7 @@ use crate::clock::trunc_ms;
 use crate::error::ApiError;
 use crate::reply::{Reply, to_json};
 use crate::state::AppState;
-use crate::wire::parse::{canonical_fingerprint, canonical_fingerprints};
+use crate::wire::parse::{canonical_fingerprint, create_fingerprints};
 use crate::wire::{
     self, CreatePayoutResponse, IframeUrls, PayoutDirectLinkResponse, TransactionView,
 };
@@ -180,7 +180,8 @@ pub async fn create(
     );
     let input = with_header_errors(parsed, idem_err)?;
     let scope = scope(merchant);
-    let [order_fp, idem_fp] = canonical_fingerprints(["", "POST /public/payout\n"], &input.canon);
+    let idem_prefix = idem_key.as_ref().map(|_| "POST /public/payout\n");
+    let [order_fp, idem_fp] = create_fingerprints(idem_prefix, &input.canon);
     if let Some(r) = idem_precheck(state, &scope, idem_key.as_deref(), &idem_fp, now).await? {
         return Ok(r);
     }

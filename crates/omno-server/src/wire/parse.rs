@@ -515,23 +515,30 @@ fn canonical_value(v: &Value) -> Value {
 
 /// SHA-256 hex of `prefix` + the canonical JSON (keys sorted, compact) of `canon`.
 pub fn canonical_fingerprint(prefix: &str, canon: &Map<String, Value>) -> String {
-    let [fp] = canonical_fingerprints([prefix], canon);
-    fp
+    fingerprint(prefix, &canonical_text(canon))
 }
 
-/// [`canonical_fingerprint`] under several prefixes, rendering the canonical JSON once.
-pub fn canonical_fingerprints<const N: usize>(
-    prefixes: [&str; N],
-    canon: &Map<String, Value>,
-) -> [String; N] {
+/// The fingerprints of a create request (§1.8), rendering the canonical JSON once: the `orderId`
+/// one (no prefix) and, only when `idem_prefix` is given (an `Idempotency-Key` came with the
+/// request), the idempotency one; without a key the second is empty and never used.
+pub fn create_fingerprints(idem_prefix: Option<&str>, canon: &Map<String, Value>) -> [String; 2] {
+    let text = canonical_text(canon);
+    [
+        fingerprint("", &text),
+        idem_prefix.map_or_else(String::new, |p| fingerprint(p, &text)),
+    ]
+}
+
+fn canonical_text(canon: &Map<String, Value>) -> Vec<u8> {
     // serde_json's Map is a BTreeMap (no preserve_order): keys serialize sorted by code point.
-    let text = serde_json::to_vec(canon).unwrap_or_default();
-    prefixes.map(|prefix| {
-        let mut h = Sha256::new();
-        h.update(prefix.as_bytes());
-        h.update(&text);
-        hex::encode(h.finalize())
-    })
+    serde_json::to_vec(canon).unwrap_or_default()
+}
+
+fn fingerprint(prefix: &str, text: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(prefix.as_bytes());
+    h.update(text);
+    hex::encode(h.finalize())
 }
 
 #[cfg(test)]
