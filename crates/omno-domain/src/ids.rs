@@ -31,7 +31,8 @@ macro_rules! id_type {
             }
             /// The 32-hex wire form.
             pub fn hex(&self) -> String {
-                self.0.simple().to_string()
+                // Straight into a buffer: `to_string` would go through the formatting machinery.
+                self.0.simple().encode_lower(&mut Uuid::encode_buffer()).to_owned()
             }
         }
 
@@ -49,7 +50,7 @@ macro_rules! id_type {
 
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(&self.0.simple())
+                s.serialize_str(self.0.simple().encode_lower(&mut Uuid::encode_buffer()))
             }
         }
 
