@@ -62,15 +62,27 @@ fn hmac_bytes(key: &[u8], msg: &[u8]) -> Vec<u8> {
     }
 }
 
+/// HMAC-SHA256 keyed with `key` (HMAC takes keys of any length; the error cannot happen).
+fn keyed(key: &[u8], name: &str) -> anyhow::Result<HmacSha256> {
+    <HmacSha256 as Mac>::new_from_slice(key).map_err(|_| anyhow::anyhow!("{name}: invalid key"))
+}
+
+/// HMAC-SHA256 of `msg` under a keyed state.
+fn mac_of(keyed: &HmacSha256, msg: &[u8]) -> [u8; 32] {
+    let mut m = keyed.clone();
+    m.update(msg);
+    m.finalize().into_bytes().into()
+}
+
 /// The server's keys, resolved at start-up.
 #[derive(Clone)]
 pub struct Keys {
     /// Access-token signing and verification keys.
     pub jwt: JwtKeys,
-    /// `cardHash` key.
-    pub card_hash_key: [u8; 32],
-    /// Hosted-page token key.
-    pub hpp_token_key: [u8; 32],
+    /// `cardHash` MAC, keyed once (each use clones the state after the key blocks).
+    card_hash: HmacSha256,
+    /// Hosted-page token MAC, keyed once.
+    hpp_token: HmacSha256,
     vault: Aes256Gcm,
 }
 
@@ -154,8 +166,8 @@ impl Keys {
         };
         Ok(Keys {
             jwt,
-            card_hash_key: key32(&card, "security.card_hash_key")?,
-            hpp_token_key: key32(&hpp, "security.hpp_token_key")?,
+            card_hash: keyed(&key32(&card, "security.card_hash_key")?, "card_hash_key")?,
+            hpp_token: keyed(&key32(&hpp, "security.hpp_token_key")?, "hpp_token_key")?,
             vault: Aes256Gcm::new((&vault_key).into()),
         })
     }
@@ -182,7 +194,7 @@ impl Keys {
 
     /// `cardHash`: lowercase hex HMAC-SHA256(card_hash_key, PAN digits).
     pub fn card_hash(&self, pan_digits: &str) -> String {
-        hmac_hex(&self.card_hash_key, pan_digits.as_bytes())
+        hex::encode(mac_of(&self.card_hash, pan_digits.as_bytes()))
     }
 
     /// A hosted-page token bound to (kind, id, page, expiry): `hpt1.<payload>.<mac>`.
@@ -192,7 +204,7 @@ impl Keys {
         let mut token = String::with_capacity(5 + payload.len().div_ceil(3) * 4 + 1 + 32);
         token.push_str("hpt1.");
         B64.encode_string(payload.as_bytes(), &mut token);
-        let mac = hmac_bytes(&self.hpp_token_key, token.as_bytes());
+        let mac = mac_of(&self.hpp_token, token.as_bytes());
         token.push('.');
         B64.encode_string(&mac[..24], &mut token);
         token
@@ -213,7 +225,7 @@ impl Keys {
         else {
             return false;
         };
-        let expected = hmac_bytes(&self.hpp_token_key, format!("hpt1.{p}").as_bytes());
+        let expected = mac_of(&self.hpp_token, format!("hpt1.{p}").as_bytes());
         let Ok(given) = B64.decode(mac) else {
             return false;
         };
@@ -241,8 +253,8 @@ mod tests {
     fn keys() -> Keys {
         Keys {
             jwt: JwtKeys::hs256(&[1; 32]),
-            card_hash_key: [2; 32],
-            hpp_token_key: [3; 32],
+            card_hash: keyed(&[2; 32], "card").unwrap(),
+            hpp_token: keyed(&[3; 32], "hpp").unwrap(),
             vault: Aes256Gcm::new((&[4u8; 32]).into()),
         }
     }
@@ -256,6 +268,24 @@ mod tests {
         let mut bad = sealed.clone();
         bad[20] ^= 1;
         assert_eq!(k.open(&bad), None);
+    }
+
+    #[test]
+    fn keyed_macs_equal_a_fresh_hmac() {
+        let k = keys();
+        let pan = "4111111111111111";
+        assert_eq!(k.card_hash(pan), hmac_hex(&[2; 32], pan.as_bytes()));
+        assert_eq!(
+            k.card_hash(pan),
+            k.card_hash(pan),
+            "the keyed state is not consumed"
+        );
+        let t = k.page_token("payin", "abc", "card", OffsetDateTime::UNIX_EPOCH);
+        let (signed, mac) = t.rsplit_once('.').unwrap();
+        assert_eq!(
+            B64.decode(mac).unwrap(),
+            hmac_bytes(&[3; 32], signed.as_bytes())[..24]
+        );
     }
 
     #[test]
