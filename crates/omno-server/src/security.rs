@@ -199,15 +199,33 @@ impl Keys {
 
     /// A hosted-page token bound to (kind, id, page, expiry): `hpt1.<payload>.<mac>`.
     pub fn page_token(&self, kind: &str, id: &str, page: &str, expires: OffsetDateTime) -> String {
-        let payload = format!("{kind}|{id}|{page}|{}", expires.unix_timestamp());
-        // One buffer: the MAC covers the token's own prefix `hpt1.<payload>`.
-        let mut token = String::with_capacity(5 + payload.len().div_ceil(3) * 4 + 1 + 32);
-        token.push_str("hpt1.");
-        B64.encode_string(payload.as_bytes(), &mut token);
-        let mac = mac_of(&self.hpp_token, token.as_bytes());
-        token.push('.');
-        B64.encode_string(&mac[..24], &mut token);
+        let mut token = String::new();
+        self.push_page_token(&mut token, kind, id, page, expires);
         token
+    }
+
+    /// Appends [`Keys::page_token`] to `out` (a URL being built), without formatting machinery.
+    pub fn push_page_token(
+        &self,
+        out: &mut String,
+        kind: &str,
+        id: &str,
+        page: &str,
+        expires: OffsetDateTime,
+    ) {
+        let mut payload = String::with_capacity(kind.len() + id.len() + page.len() + 24);
+        for part in [kind, "|", id, "|", page, "|"] {
+            payload.push_str(part);
+        }
+        payload.push_str(itoa::Buffer::new().format(expires.unix_timestamp()));
+        // The MAC covers the token's own prefix `hpt1.<payload>`.
+        let start = out.len();
+        out.reserve(5 + payload.len().div_ceil(3) * 4 + 1 + 32);
+        out.push_str("hpt1.");
+        B64.encode_string(payload.as_bytes(), out);
+        let mac = mac_of(&self.hpp_token, &out.as_bytes()[start..]);
+        out.push('.');
+        B64.encode_string(&mac[..24], out);
     }
 
     /// Verifies a page token for (kind, id, page) at `now`.

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use omno_psp::Connectors;
 use omno_store::Store;
+use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use crate::clock::Clock;
@@ -86,5 +87,25 @@ impl AppState {
     /// Absolute URL of a path under the public origin.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.public_base_url)
+    }
+
+    /// Absolute URL of a hosted page with a fresh token valid until `expires` (§11.1):
+    /// `/hpp/{kind}/{id}/{page}?token=…`, built in one buffer (two per created transaction).
+    pub fn page_url(&self, kind: &str, id: &str, page: &str, expires: OffsetDateTime) -> String {
+        let mut u = String::with_capacity(self.public_base_url.len() + 180);
+        for part in [
+            &*self.public_base_url,
+            "/hpp/",
+            kind,
+            "/",
+            id,
+            "/",
+            page,
+            "?token=",
+        ] {
+            u.push_str(part);
+        }
+        self.keys.push_page_token(&mut u, kind, id, page, expires);
+        u
     }
 }

@@ -50,8 +50,7 @@ pub fn page_url(state: &AppState, id: PayinId, page: &str, now: OffsetDateTime) 
         state.settings.hpp.token_ttl_secs
     };
     let exp = now + Duration::seconds(ttl as i64);
-    let token = state.keys.page_token("payin", &id.hex(), page, exp);
-    state.url(&format!("/hpp/payin/{}/{page}?token={token}", id.hex()))
+    state.page_url("payin", &id.hex(), page, exp)
 }
 
 /// The outbox event announcing the payin's current status, with its delivery targets; `None`

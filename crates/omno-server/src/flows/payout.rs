@@ -123,8 +123,7 @@ pub async fn status_event(
 /// Hosted page URL with a fresh token.
 pub fn page_url(state: &AppState, id: PayoutId, page: &str, now: OffsetDateTime) -> String {
     let exp = now + Duration::seconds(state.settings.hpp.token_ttl_secs as i64);
-    let token = state.keys.page_token("payout", &id.hex(), page, exp);
-    state.url(&format!("/hpp/payout/{}/{page}?token={token}", id.hex()))
+    state.page_url("payout", &id.hex(), page, exp)
 }
 
 fn route_request(p: &Payout, method: Option<omno_domain::psp::PaymentMethod>) -> RouteRequest {
