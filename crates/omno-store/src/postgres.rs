@@ -178,7 +178,7 @@ impl PgStore {
         &self,
         p: &Payout,
         meta: &CreateMeta,
-        e: &NewEvent,
+        e: Option<&NewEvent>,
     ) -> StoreResult<Option<CreateOutcome>> {
         if self
             .batcher
@@ -1095,8 +1095,13 @@ impl Store for PgStore {
         meta: &CreateMeta,
         events: &[NewEvent],
     ) -> StoreResult<CreateOutcome> {
-        if let (None, [event]) = (&meta.idem, events)
-            && let Some(outcome) = self.create_payout_at_once(payout, meta, event).await?
+        // Batched unless an Idempotency-Key row must be written too; a payout has at most its one
+        // creation event (none when nothing is subscribed to it).
+        if meta.idem.is_none()
+            && events.len() <= 1
+            && let Some(outcome) = self
+                .create_payout_at_once(payout, meta, events.first())
+                .await?
         {
             return Ok(outcome);
         }

@@ -502,6 +502,12 @@ async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
 /// statements), several per `orderId`, including one taken before: one row per `orderId`, one
 /// event (and its deliveries) per created payout, and the §1.8 answers for the others.
 async fn many_concurrent_creates_keep_one_payout_per_order_id(s: &dyn Store) {
+    let silent = |p: &Payout| {
+        p.order_id
+            .strip_prefix("o-")
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n % 2 == 1)
+    };
     let m = merchant(s).await;
     let c = s
         .ensure_customer(m, "u", CustomerId(Uuid::now_v7()), t0())
@@ -512,7 +518,8 @@ async fn many_concurrent_creates_keep_one_payout_per_order_id(s: &dyn Store) {
         .await
         .unwrap();
     // (orderId, fingerprint): 40 distinct orders, 6 equivalent repeats of one, 6 different
-    // bodies for another, 3 repeats of the order taken before.
+    // bodies for another, 3 repeats of the order taken before. The distinct orders with an odd
+    // number come without an event (nothing subscribed), in the same batches as the others.
     let mut reqs: Vec<(String, String)> = (0..40)
         .map(|i| (format!("o-{i}"), format!("f{i}")))
         .collect();
@@ -529,7 +536,8 @@ async fn many_concurrent_creates_keep_one_payout_per_order_id(s: &dyn Store) {
                     endpoint_id: None,
                     url: "http://127.0.0.1:9/second".into(),
                 });
-                s.create_payout(p, &meta(fp, None), &[e]).await.unwrap()
+                let events = if silent(p) { vec![] } else { vec![e] };
+                s.create_payout(p, &meta(fp, None), &events).await.unwrap()
             })
             .collect(),
     )
@@ -611,7 +619,9 @@ async fn many_concurrent_creates_keep_one_payout_per_order_id(s: &dyn Store) {
             )
             .await
             .unwrap();
-        if *o == CreateOutcome::Created {
+        if *o == CreateOutcome::Created && silent(p) {
+            assert!(events.is_empty() && deliveries.is_empty(), "none was given");
+        } else if *o == CreateOutcome::Created {
             assert_eq!(events.len(), 1, "one event for a created payout");
             assert_eq!(deliveries.len(), 2, "one delivery per target");
             assert!(deliveries.iter().all(|d| d.event_id == events[0].id));

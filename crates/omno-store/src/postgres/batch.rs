@@ -34,19 +34,19 @@ pub(super) struct CreateRow {
     binds: PayoutBinds,
     fingerprint: String,
     response: String,
-    event: NewEvent,
+    event: Option<NewEvent>,
 }
 
 impl CreateRow {
-    /// The row of `p`, its replay data from `meta` and its one event `e`.
-    pub(super) fn of(p: &Payout, meta: &CreateMeta, e: &NewEvent) -> Self {
+    /// The row of `p`, its replay data from `meta` and its event `e`, if it has one.
+    pub(super) fn of(p: &Payout, meta: &CreateMeta, e: Option<&NewEvent>) -> Self {
         Self {
             payout_id: p.id.hex(),
             version: p.version,
             binds: PayoutBinds::of(p),
             fingerprint: meta.order_fingerprint.clone(),
             response: meta.response.clone(),
-            event: e.clone(),
+            event: e.cloned(),
         }
     }
 }
@@ -190,22 +190,27 @@ static INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// One bound array: `f` of every row, in row order.
-fn column<'r, T>(rows: &[&'r CreateRow], f: impl Fn(&'r CreateRow) -> T) -> Vec<T> {
-    rows.iter().map(|r| f(r)).collect()
+fn column<'r, R, T>(rows: &'r [R], f: impl Fn(&'r R) -> T) -> Vec<T> {
+    rows.iter().map(f).collect()
 }
 
-/// Runs [`INSERT_SQL`] for `rows` (each with exactly one event: the caller sends only those).
+/// Runs [`INSERT_SQL`] for `rows` (each with at most one event).
 async fn insert_rows(
     pool: &PgPool,
     rows: &[&CreateRow],
 ) -> StoreResult<Vec<sqlx::postgres::PgRow>> {
     let sql: &str = &INSERT_SQL;
+    // Events: those of the rows that have one, each with its payout's id.
+    let events: Vec<(&str, &NewEvent)> = rows
+        .iter()
+        .filter_map(|r| r.event.as_ref().map(|e| (r.payout_id.as_str(), e)))
+        .collect();
     // Deliveries: the targets of every event, flattened, each with its event's id.
     let mut d_event = Vec::new();
     let mut d_id = Vec::new();
     let mut d_endpoint = Vec::new();
     let mut d_url = Vec::new();
-    for e in rows.iter().map(|r| &r.event) {
+    for (_, e) in &events {
         for t in &e.targets {
             d_event.push(e.id.hex());
             d_id.push(DeliveryId(uuid::Uuid::now_v7()).hex());
@@ -250,15 +255,15 @@ async fn insert_rows(
         .bind(column(rows, |r| r.binds.fx_detail.as_deref()))
         .bind(column(rows, |r| r.fingerprint.as_str()))
         .bind(column(rows, |r| r.response.as_str()))
-        .bind(column(rows, |r| r.payout_id.as_str()))
-        .bind(column(rows, |r| r.event.id.hex()))
-        .bind(column(rows, |r| r.event.merchant_id.hex()))
-        .bind(column(rows, |r| r.event.kind))
-        .bind(column(rows, |r| r.event.transaction_id.as_str()))
-        .bind(column(rows, |r| r.event.event_type))
-        .bind(column(rows, |r| r.event.status.as_str()))
-        .bind(column(rows, |r| r.event.body.as_str()))
-        .bind(column(rows, |r| to_ms(r.event.created_at)))
+        .bind(column(&events, |(p, _)| *p))
+        .bind(column(&events, |(_, e)| e.id.hex()))
+        .bind(column(&events, |(_, e)| e.merchant_id.hex()))
+        .bind(column(&events, |(_, e)| e.kind))
+        .bind(column(&events, |(_, e)| e.transaction_id.as_str()))
+        .bind(column(&events, |(_, e)| e.event_type))
+        .bind(column(&events, |(_, e)| e.status.as_str()))
+        .bind(column(&events, |(_, e)| e.body.as_str()))
+        .bind(column(&events, |(_, e)| to_ms(e.created_at)))
         .bind(d_event)
         .bind(d_id)
         .bind(d_endpoint)
