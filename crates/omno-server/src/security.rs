@@ -54,10 +54,7 @@ pub fn hmac_hex(key: &[u8], msg: &[u8]) -> String {
 fn hmac_bytes(key: &[u8], msg: &[u8]) -> Vec<u8> {
     // HMAC accepts keys of any length; new_from_slice cannot fail for it.
     match <HmacSha256 as Mac>::new_from_slice(key) {
-        Ok(mut m) => {
-            m.update(msg);
-            m.finalize().into_bytes().to_vec()
-        }
+        Ok(m) => finish(m, msg).to_vec(),
         Err(_) => Vec::new(),
     }
 }
@@ -67,9 +64,12 @@ fn keyed(key: &[u8], name: &str) -> anyhow::Result<HmacSha256> {
     <HmacSha256 as Mac>::new_from_slice(key).map_err(|_| anyhow::anyhow!("{name}: invalid key"))
 }
 
-/// HMAC-SHA256 of `msg` under a keyed state.
+/// HMAC-SHA256 of `msg` under a keyed state (kept for the next use).
 fn mac_of(keyed: &HmacSha256, msg: &[u8]) -> [u8; 32] {
-    let mut m = keyed.clone();
+    finish(keyed.clone(), msg)
+}
+
+fn finish(mut m: HmacSha256, msg: &[u8]) -> [u8; 32] {
     m.update(msg);
     m.finalize().into_bytes().into()
 }

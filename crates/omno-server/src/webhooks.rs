@@ -10,21 +10,65 @@
 use std::net::SocketAddr;
 use std::time::{Duration as StdDuration, Instant};
 
-use omno_domain::ids::MerchantId;
+use omno_domain::ids::{EventId, MerchantId};
 use omno_domain::validate;
-use omno_store::{AttemptRecord, DeliveryJob, DeliveryTarget};
+use omno_store::{AttemptRecord, DeliveryJob, DeliveryTarget, NewEvent};
 use rand::Rng;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
 
 use crate::clock::trunc_ms;
 use crate::error::ApiError;
 use crate::flows::merchant::webhook_secret;
+use crate::reply::to_json;
 use crate::security::hmac_hex;
 use crate::state::AppState;
+use crate::wire::TransactionView;
+
+/// The transaction a status event announces: what the event row and its targets need.
+pub struct Announced<'a> {
+    /// `PAYIN` or `PAYOUT`.
+    pub kind: &'static str,
+    /// `PAYIN_STATUS_CHANGED` or `PAYOUT_STATUS_CHANGED`.
+    pub event_type: &'static str,
+    /// Owner.
+    pub merchant: MerchantId,
+    /// The status announced.
+    pub status: &'a str,
+    /// The transaction's own `webhook.url`.
+    pub webhook_url: Option<&'a str>,
+}
+
+/// The outbox event announcing `t`'s current status, with its delivery targets; `None` when
+/// nothing is subscribed to it: such an event could never be delivered or seen, so it is not
+/// written (docs/decisions.md). `view` renders the body (the transaction object) only when needed.
+pub async fn status_event(
+    state: &AppState,
+    t: Announced<'_>,
+    now: OffsetDateTime,
+    view: impl FnOnce() -> TransactionView,
+) -> Result<Option<NewEvent>, ApiError> {
+    let targets = targets(state, t.merchant, t.event_type, t.status, t.webhook_url).await?;
+    if targets.is_empty() {
+        return Ok(None);
+    }
+    let view = view();
+    Ok(Some(NewEvent {
+        id: EventId(Uuid::now_v7()),
+        merchant_id: t.merchant,
+        kind: t.kind,
+        transaction_id: view.id.clone(),
+        event_type: t.event_type,
+        status: t.status.to_string(),
+        body: to_json(&view)?,
+        created_at: now,
+        targets,
+    }))
+}
 
 /// The targets of an event (§12.1): every enabled endpoint subscribed to it, plus the
 /// transaction's own URL unless an endpoint already has that URL.
-pub async fn targets(
+async fn targets(
     state: &AppState,
     merchant: MerchantId,
     event_type: &str,

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use omno_domain::card::{CardExpiry, CardNumber};
 use omno_domain::errors::FieldErrors;
-use omno_domain::ids::{CardId, EventId, MerchantId, PayinId, PspAccountId, RefundId, RouterId};
+use omno_domain::ids::{CardId, MerchantId, PayinId, PspAccountId, RefundId, RouterId};
 use omno_domain::money::{Money, format_amount};
 use omno_domain::payin::{
     Attempt, CardInfo, Payin, PayinHistoryEntry, PayinStatus, Refund, RefundRefused, RefundState,
@@ -53,37 +53,21 @@ pub fn page_url(state: &AppState, id: PayinId, page: &str, now: OffsetDateTime) 
     state.page_url("payin", &id.hex(), page, exp)
 }
 
-/// The outbox event announcing the payin's current status, with its delivery targets; `None`
-/// when nothing is subscribed to it (an event no one can receive is not written: see
-/// docs/decisions.md).
+/// The outbox event announcing the payin's current status, if anything is subscribed to it
+/// ([`crate::webhooks::status_event`]).
 pub async fn status_event(
     state: &AppState,
     p: &Payin,
     now: OffsetDateTime,
 ) -> Result<Option<NewEvent>, ApiError> {
-    let event_type = "PAYIN_STATUS_CHANGED";
-    let targets = crate::webhooks::targets(
-        state,
-        p.merchant_id,
-        event_type,
-        p.status.as_str(),
-        p.webhook_url.as_deref(),
-    )
-    .await?;
-    if targets.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(NewEvent {
-        id: EventId(Uuid::now_v7()),
-        merchant_id: p.merchant_id,
+    let t = crate::webhooks::Announced {
         kind: "PAYIN",
-        transaction_id: p.id.hex(),
-        event_type,
-        status: p.status.as_str().to_string(),
-        body: to_json(&TransactionView::from(p))?,
-        created_at: now,
-        targets,
-    }))
+        event_type: "PAYIN_STATUS_CHANGED",
+        merchant: p.merchant_id,
+        status: p.status.as_str(),
+        webhook_url: p.webhook_url.as_deref(),
+    };
+    crate::webhooks::status_event(state, t, now, || TransactionView::from(p)).await
 }
 
 fn route_request(p: &Payin, method: Option<PaymentMethod>) -> RouteRequest {

@@ -6,8 +6,8 @@
 //! request's `Idempotency-Key` response. A lost race re-reads and decides again.
 
 use omno_domain::errors::FieldErrors;
+use omno_domain::ids::PayoutId;
 use omno_domain::ids::RouterId;
-use omno_domain::ids::{EventId, PayoutId};
 use omno_domain::payout::{
     Decision, Destination, Dispatch, HistoryEntry, Metadata, Payout, PayoutStatus,
 };
@@ -87,37 +87,21 @@ pub(crate) fn idem_write(
     })
 }
 
-/// The outbox event announcing the payout's current status, with its delivery targets; `None`
-/// when nothing is subscribed to it (an event no one can receive is not written: see
-/// docs/decisions.md).
+/// The outbox event announcing the payout's current status, if anything is subscribed to it
+/// ([`crate::webhooks::status_event`]).
 pub async fn status_event(
     state: &AppState,
     p: &Payout,
     now: OffsetDateTime,
 ) -> Result<Option<NewEvent>, ApiError> {
-    let event_type = "PAYOUT_STATUS_CHANGED";
-    let targets = crate::webhooks::targets(
-        state,
-        p.merchant_id,
-        event_type,
-        p.status.as_str(),
-        p.webhook_url.as_deref(),
-    )
-    .await?;
-    if targets.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(NewEvent {
-        id: EventId(Uuid::now_v7()),
-        merchant_id: p.merchant_id,
+    let t = crate::webhooks::Announced {
         kind: "PAYOUT",
-        transaction_id: p.id.hex(),
-        event_type,
-        status: p.status.as_str().to_string(),
-        body: to_json(&TransactionView::from(p))?,
-        created_at: now,
-        targets,
-    }))
+        event_type: "PAYOUT_STATUS_CHANGED",
+        merchant: p.merchant_id,
+        status: p.status.as_str(),
+        webhook_url: p.webhook_url.as_deref(),
+    };
+    crate::webhooks::status_event(state, t, now, || TransactionView::from(p)).await
 }
 
 /// Hosted page URL with a fresh token.
